@@ -1,0 +1,90 @@
+"""Application factory: wires settings, extensions, blueprints, hooks and commands. Nothing else."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from config import get_config
+
+
+def create_app(config_name: str | None = None, overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    config = get_config(config_name)
+    app.config.from_object(config)
+    if overrides:
+        app.config.update(overrides)
+    config.validate(app.config)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_hooks(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    if app.config.get("PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    logging.getLogger("oncolink").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (every model registered on the metadata)
+    from app.extensions import babel, csrf, db, login_manager, migrate
+    from app.web.i18n import select_locale
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR") or _migrations_dir()))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    from app.auth.views import load_user
+
+    login_manager.user_loader(load_user)
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.admin.views import bp as admin_bp
+    from app.api import bp as api_bp
+    from app.auth.views import bp as auth_bp
+    from app.web.views import bp as web_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(web_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+
+def register_hooks(app: Flask) -> None:
+    from app.web.hooks import init_hooks
+
+    init_hooks(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from app.web.errors import init_errorhandlers
+
+    init_errorhandlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import init_commands
+
+    init_commands(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from app.web.filters import init_filters
+
+    init_filters(app)

@@ -1,0 +1,1 @@
+"""Administration: organisations, sites, accounts and the audit log."""

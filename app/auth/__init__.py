@@ -1,0 +1,1 @@
+"""Login, sessions, throttling and API tokens."""

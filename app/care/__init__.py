@@ -1,0 +1,1 @@
+"""The care circuit: organisations, sites, professionals, patients and care teams."""

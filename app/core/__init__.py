@@ -1,0 +1,1 @@
+"""Shared foundations: time, database helpers, audit log, roles. Imports nothing above it."""

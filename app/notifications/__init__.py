@@ -1,0 +1,1 @@
+"""Transport: SMS and voice providers, outbox, webhooks."""

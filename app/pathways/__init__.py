@@ -1,0 +1,1 @@
+"""The care pathway: drug catalogue, prescriptions and regimens, enrolment and sequences."""

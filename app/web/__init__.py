@@ -1,0 +1,1 @@
+"""The professionals' pages: dashboard, patient record, enrolment; thin views over services."""
