@@ -42,7 +42,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.session_protection = "strong"
+    login_manager.session_protection = "basic"  # phones change network mid-session
     from app.auth.views import load_user
 
     login_manager.user_loader(load_user)

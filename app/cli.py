@@ -13,6 +13,7 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(seed_catalogue_cmd)
     app.cli.add_command(seed_demo_cmd)
     app.cli.add_command(create_admin_cmd)
+    app.cli.add_command(demo_cmd)
 
 
 @click.command("seed-catalogue")
@@ -81,3 +82,42 @@ def create_admin_cmd(email: str, first_name: str, last_name: str):
         db.session.add(Professional(email=email, password_hash=hashed, first_name=first_name,
                                     last_name=last_name, role=Role.ADMIN))
     click.echo(f"administrator {email} created")
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Serve the pages only.")
+def demo_cmd(host: str, port: int, no_scheduler: bool):
+    """Development only: migrate, seed demo data, then serve web + scheduler in one process."""
+    from flask_migrate import upgrade
+    from werkzeug.serving import run_simple
+
+    app = current_app._get_current_object()
+    if app.config["ENV_NAME"] != "development":
+        raise click.ClickException("the demo runs with ONCOLINK_ENV=development only")
+    upgrade()
+    from app.demo import demo_logins, seed_demo
+
+    from app.pathways.catalogue import seed_catalogue
+
+    with unit_of_work():
+        seed_catalogue()
+    try:
+        with unit_of_work():
+            logins = seed_demo()
+    except RuntimeError:
+        logins = demo_logins()
+    scheduler = None
+    if not no_scheduler:
+        from app.jobs.scheduler import start_in_background
+
+        scheduler = start_in_background(app)
+    print_logins(logins)
+    click.echo(f"Onco'Link demo: http://{host}:{port}/  (text messages are printed here; "
+               f"patient phone simulator: http://{host}:{port}/dev/phone)")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)

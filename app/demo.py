@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 
@@ -127,18 +127,25 @@ def seed_demo(n_patients: int = 40, rng_seed: int = 2026) -> list[DemoLogin]:
         db.session.add(patient)
         db.session.flush()
         enrolment = Enrolment(patient_id=patient.id, pathway=pathway, sequence=sequence, lead_team=lead,
-                              started_on=started, sequence_started_on=started, active_patient_id=patient.id)
+                              started_on=started, active_patient_id=patient.id,
+                              sequence_started_on=started + timedelta(days={"S1": 0, "S2": 21, "S3": 120}[sequence]))
         db.session.add(enrolment)
+        def at(day: date):
+            return datetime.combine(day, time(9, 30), tzinfo=timezone.utc)
+
         db.session.add(EnrolmentEvent(enrolment=enrolment, kind="enrolled", to_value=f"{pathway}/S1/hospital",
-                                      reason="Inclusion", actor=staff["nurse"]))
+                                      reason="Inclusion", actor=staff["nurse"], at=at(started)))
         if sequence != "S1":
             db.session.add(EnrolmentEvent(enrolment=enrolment, kind="sequence", from_value="S1", to_value="S2",
-                                          reason="Premier cycle terminé", actor=staff["nurse"]))
+                                          reason="Premier cycle terminé", actor=staff["nurse"],
+                                          at=at(started + timedelta(days=21))))
         if sequence == "S3":
             db.session.add(EnrolmentEvent(enrolment=enrolment, kind="sequence", from_value="S2", to_value="S3",
-                                          reason="Patient stabilisé, relais ville", actor=staff["onco"]))
+                                          reason="Patient stabilisé, relais ville", actor=staff["onco"],
+                                          at=at(started + timedelta(days=120))))
             db.session.add(EnrolmentEvent(enrolment=enrolment, kind="lead", from_value="hospital",
-                                          to_value="community", reason="Relais ville", actor=staff["onco"]))
+                                          to_value="community", reason="Relais ville", actor=staff["onco"],
+                                          at=at(started + timedelta(days=120))))
         rx = Prescription(patient_id=patient.id, drug=drug, dose=dose, frequency_per_day=freq,
                           days_on=drug.default_days_on, days_off=drug.default_days_off, start_date=started,
                           prescriber=staff["onco" if i % 2 else "onco2"], recorded_by_id=staff["nurse"].id)

@@ -5,3 +5,4 @@ from app.core.audit import AuditEvent  # noqa: F401
 from app.pathways.models import (  # noqa: F401
     Drug, Enrolment, EnrolmentEvent, Prescription, PrescriptionEvent,
 )
+from app.triage.models import Alert, AlertAction, NurseTask  # noqa: F401

@@ -1,0 +1,116 @@
+"""Raising alerts and nurse tasks. Called in the same transaction as the event that causes them."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app.care.models import Patient, Professional
+from app.core import audit
+from app.core.errors import ValidationFailed
+from app.core.time import utcnow
+from app.extensions import db
+
+from .models import Alert, AlertAction, AlertStatus, NurseTask, Severity, TaskStatus
+
+# Default deadlines per severity (DESIGN.md section 8); sites will override them (issue 4).
+DEFAULT_SLA = {
+    Severity.RED: timedelta(minutes=30),
+    Severity.ORANGE: timedelta(days=1),
+    Severity.YELLOW: timedelta(days=7),
+    Severity.INFO: timedelta(days=14),
+}
+
+
+def _next_working_deadline(start: datetime, delta: timedelta) -> datetime:
+    """Add ``delta``, then move off a weekend (orange means one working day)."""
+    due = start + delta
+    while due.weekday() >= 5:
+        due += timedelta(days=1)
+    return due
+
+
+def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str, summary: str,
+                detail: dict | None = None, checkin_id: int | None = None) -> Alert:
+    if severity not in set(Severity):
+        raise ValueError(f"unknown severity {severity!r}")
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        raise ValueError("unknown patient")
+    now = utcnow()
+    sla = DEFAULT_SLA[Severity(severity)]
+    due = _next_working_deadline(now, sla) if severity == Severity.ORANGE else now + sla
+    alert = Alert(patient_id=patient_id, site_id=patient.site_id, severity=severity, source=source,
+                  reason_code=reason_code, summary=summary[:300], detail=detail, checkin_id=checkin_id,
+                  due_at=due, created_at=now)
+    db.session.add(alert)
+    db.session.flush()
+    db.session.add(AlertAction(alert=alert, kind="created", note=reason_code, at=now))
+    audit.record("alert_raised", patient_id=patient_id, obj=alert, detail={"severity": severity, "reason": reason_code})
+    return alert
+
+
+def acknowledge(alert: Alert, *, actor: Professional, note: str | None = None) -> None:
+    if alert.status != AlertStatus.OPEN:
+        raise ValidationFailed({"status": _("This alert is not open.")})
+    alert.status = AlertStatus.ACKNOWLEDGED
+    alert.acknowledged_at = utcnow()
+    alert.acknowledged_by_id = actor.id
+    alert.owner_id = alert.owner_id or actor.id
+    db.session.add(AlertAction(alert=alert, kind="acknowledged", note=note, actor_id=actor.id))
+    audit.record("alert_acknowledged", patient_id=alert.patient_id, obj=alert)
+
+
+def add_action(alert: Alert, *, kind: str, note: str, actor: Professional) -> AlertAction:
+    if not (note or "").strip():
+        raise ValidationFailed({"note": _("Describe what was done.")})
+    action = AlertAction(alert=alert, kind=kind, note=note.strip(), actor_id=actor.id)
+    db.session.add(action)
+    audit.record("alert_action", patient_id=alert.patient_id, obj=alert, detail={"kind": kind})
+    return action
+
+
+def resolve(alert: Alert, *, actor: Professional, note: str) -> None:
+    """Only a person closes an alert, and only with a note."""
+    if alert.status == AlertStatus.RESOLVED:
+        raise ValidationFailed({"status": _("This alert is already resolved.")})
+    if not (note or "").strip():
+        raise ValidationFailed({"note": _("A note is required to close an alert.")})
+    now = utcnow()
+    if alert.status == AlertStatus.OPEN:
+        alert.acknowledged_at = now
+        alert.acknowledged_by_id = actor.id
+    alert.status = AlertStatus.RESOLVED
+    alert.resolved_at = now
+    alert.resolved_by_id = actor.id
+    alert.resolution_note = note.strip()
+    db.session.add(AlertAction(alert=alert, kind="resolved", note=note.strip(), actor_id=actor.id))
+    audit.record("alert_resolved", patient_id=alert.patient_id, obj=alert)
+
+
+def create_task(*, patient_id: int, kind: str, reason_code: str, checkin_id: int | None = None) -> NurseTask:
+    """Idempotent: the same patient, kind and check-in give back the existing task."""
+    key = f"{patient_id}:{kind}:{checkin_id if checkin_id is not None else reason_code}"
+    existing = db.session.scalar(select(NurseTask).where(NurseTask.dedupe_key == key))
+    if existing is not None:
+        return existing
+    patient = db.session.get(Patient, patient_id)
+    if patient is None:
+        raise ValueError("unknown patient")
+    task = NurseTask(patient_id=patient_id, site_id=patient.site_id, kind=kind, reason_code=reason_code,
+                     checkin_id=checkin_id, dedupe_key=key)
+    db.session.add(task)
+    db.session.flush()
+    audit.record("task_created", patient_id=patient_id, obj=task, detail={"kind": kind})
+    return task
+
+
+def complete_task(task: NurseTask, *, actor: Professional, note: str) -> None:
+    if task.status != TaskStatus.OPEN:
+        raise ValidationFailed({"status": _("This task is already closed.")})
+    task.status = TaskStatus.DONE
+    task.done_at = utcnow()
+    task.done_by_id = actor.id
+    task.note = (note or "").strip() or None
+    audit.record("task_done", patient_id=task.patient_id, obj=task)

@@ -1,0 +1,103 @@
+"""The migration chain builds exactly the models' schema, on SQLite and on PostgreSQL,
+and every revision downgrades cleanly."""
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import create_engine, text
+
+from tests.conftest import DATABASE_URL, make_app
+
+# Tables owned by libraries, not by our models.
+EXTERNAL_TABLES = {"alembic_version", "apscheduler_jobs"}
+
+
+def _scratch_database():
+    """A database of the same kind as the test run's, empty, dropped afterwards."""
+    if DATABASE_URL.startswith("postgresql"):
+        name = f"oncolink_mig_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = DATABASE_URL.rsplit("/", 1)[0] + "/" + name
+
+        def drop():
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        return url, drop
+    path = Path(tempfile.mkdtemp()) / "migrations.db"
+    return f"sqlite:///{path}", lambda: path.unlink(missing_ok=True)
+
+
+@pytest.fixture()
+def scratch_app():
+    url, drop = _scratch_database()
+    app = make_app(SQLALCHEMY_DATABASE_URI=url)
+    yield app
+    with app.app_context():
+        from app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    drop()
+
+
+def _diff(app):
+    from app.extensions import db
+
+    with db.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(ctx, db.metadata)
+    return [d for d in diff if not _external(d)]
+
+
+def _external(entry) -> bool:
+    item = entry[0] if isinstance(entry, list) else entry
+    for part in item[1:]:
+        table = getattr(part, "name", None) if hasattr(part, "columns") else getattr(getattr(part, "table", None), "name", None)
+        if table in EXTERNAL_TABLES:
+            return True
+    return False
+
+
+def test_migrated_schema_equals_models(scratch_app):
+    with scratch_app.app_context():
+        upgrade()
+        assert _diff(scratch_app) == []
+
+
+def test_every_revision_downgrades_and_upgrades_again(scratch_app):
+    with scratch_app.app_context():
+        from app.extensions import db
+
+        upgrade()
+        downgrade(revision="base")
+        with db.engine.connect() as conn:
+            tables = set(db.inspect(conn).get_table_names()) - EXTERNAL_TABLES
+        assert tables == set()
+        upgrade()
+        assert _diff(scratch_app) == []
+
+
+@pytest.mark.skipif(not DATABASE_URL.startswith("postgresql"), reason="database trigger exists on PostgreSQL only")
+def test_postgres_trigger_refuses_audit_changes(scratch_app):
+    import sqlalchemy.exc
+
+    with scratch_app.app_context():
+        from app.extensions import db
+
+        upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO audit_event (at, actor_label, action) VALUES (now(), 'x', 'read')"))
+        for statement in ("UPDATE audit_event SET action = 'y'", "DELETE FROM audit_event", "TRUNCATE audit_event"):
+            with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
+                with db.engine.begin() as conn:
+                    conn.execute(text(statement))
