@@ -58,12 +58,16 @@ def register_blueprints(app: Flask) -> None:
     from app.admin.views import bp as admin_bp
     from app.api import bp as api_bp
     from app.auth.views import bp as auth_bp
+    from app.notifications.webhooks import bp as webhooks_bp
+    from app.triage.views import bp as triage_bp
     from app.web.views import bp as web_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(triage_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
+    app.register_blueprint(webhooks_bp)  # /webhooks/twilio/..., CSRF-exempt, signature-checked
 
 
 def register_hooks(app: Flask) -> None:

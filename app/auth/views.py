@@ -43,6 +43,8 @@ def _safe_next(target: str | None) -> str | None:
 def _home_for(user: Professional) -> str:
     if user.is_admin:
         return url_for("admin.index")
+    if user.is_hospital:
+        return url_for("triage.queue")  # the nurse's first screen is the work queue
     return url_for("web.dashboard")
 
 

@@ -54,6 +54,8 @@ class Alert(db.Model):
     resolved_by_id = db.Column(db.Integer, db.ForeignKey("professional.id"))
     resolution_note = db.Column(db.Text)
     escalation_level = db.Column(db.Integer, nullable=False, default=0)
+    # Alerts of one patient close in time form a group shown as one line of the queue.
+    group_id = db.Column(db.Integer, index=True)
 
     patient = db.relationship("Patient")
     owner = db.relationship("Professional", foreign_keys=[owner_id])

@@ -46,9 +46,26 @@ def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str
                   due_at=due, created_at=now)
     db.session.add(alert)
     db.session.flush()
+    alert.group_id = _group_for(alert, now)
     db.session.add(AlertAction(alert=alert, kind="created", note=reason_code, at=now))
     audit.record("alert_raised", patient_id=patient_id, obj=alert, detail={"severity": severity, "reason": reason_code})
     return alert
+
+
+GROUP_WINDOW = timedelta(hours=24)
+
+
+def _group_for(alert: Alert, now: datetime) -> int:
+    """Join the patient's newest unresolved alert raised within the window, else start a group."""
+    previous = db.session.scalar(
+        select(Alert).where(
+            Alert.patient_id == alert.patient_id, Alert.id != alert.id,
+            Alert.status != AlertStatus.RESOLVED, Alert.created_at >= now - GROUP_WINDOW,
+        ).order_by(Alert.created_at.desc(), Alert.id.desc()).limit(1)
+    )
+    if previous is None:
+        return alert.id
+    return previous.group_id or previous.id
 
 
 def acknowledge(alert: Alert, *, actor: Professional, note: str | None = None) -> None:

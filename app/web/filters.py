@@ -6,11 +6,21 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
 
 from app.care.models import ORGANISATION_KIND_LABELS, PATIENT_STATUS_LABELS
 from app.core.roles import ROLE_LABELS
 from app.core.validators import format_phone
+from app.triage.models import SEVERITY_LABELS
 from app.pathways.models import END_REASON_LABELS, LEAD_LABELS, PRESCRIPTION_EVENT_LABELS, SEQUENCE_LABELS
+
+
+SEVERITY_SHORT = {"red": _l("RED"), "orange": _l("ORANGE"), "yellow": _l("YELLOW"), "info": _l("INFO")}
+ALERT_STATUS_LABELS = {"open": _l("Open"), "acknowledged": _l("Acknowledged"), "resolved": _l("Resolved")}
+TASK_REASON_LABELS = {"no_response": _l("No answer to the weekly check-in"),
+                      "call_request": _l("Asked for a call"), "no_reply": _l("No answer to the weekly check-in")}
+ENROLMENT_EVENT_LABELS = {"enrolled": _l("Enrolled"), "sequence": _l("Sequence"), "lead": _l("Lead team"),
+                          "pathway": _l("Pathway"), "ended": _l("Follow-up ended")}
 
 
 def _label(mapping):
@@ -31,6 +41,11 @@ def init_filters(app: Flask) -> None:
         lead_label=_label(LEAD_LABELS),
         end_reason_label=_label(END_REASON_LABELS),
         rx_event_label=_label(PRESCRIPTION_EVENT_LABELS),
+        severity_label=_label(SEVERITY_LABELS),
+        severity_short=_label(SEVERITY_SHORT),
+        alert_status_label=_label(ALERT_STATUS_LABELS),
+        task_reason_label=_label(TASK_REASON_LABELS),
+        event_kind_label=_label(ENROLMENT_EVENT_LABELS),
         d=lambda v: format_date(v, "medium") if isinstance(v, date) else "",
         dt=lambda v: format_datetime(v, "short") if isinstance(v, datetime) else "",
     )

@@ -34,6 +34,7 @@ def upgrade():
         sa.Column("resolved_by_id", sa.Integer(), nullable=True),
         sa.Column("resolution_note", sa.Text(), nullable=True),
         sa.Column("escalation_level", sa.Integer(), nullable=False),
+        sa.Column("group_id", sa.Integer(), nullable=True),
         sa.CheckConstraint("severity IN ('red', 'orange', 'yellow', 'info')", name=op.f("ck_alert_severity")),
         sa.CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name=op.f("ck_alert_status")),
         sa.CheckConstraint("status <> 'resolved' OR resolution_note IS NOT NULL", name=op.f("ck_alert_resolved_note")),
@@ -46,6 +47,7 @@ def upgrade():
     )
     with op.batch_alter_table("alert") as batch_op:
         batch_op.create_index(batch_op.f("ix_alert_checkin_id"), ["checkin_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_alert_group_id"), ["group_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_alert_patient_id"), ["patient_id"], unique=False)
         batch_op.create_index("ix_alert_site_status_due", ["site_id", "status", "due_at"], unique=False)
     op.create_table(

@@ -13,6 +13,8 @@ pytestmark = pytest.mark.browser
 
 def test_nurse_finds_a_patient_then_enrols_one_correcting_an_inline_error(page, circuit, db):
     browser_login(page, circuit.nurse)
+    expect(page.locator("h1")).to_have_text("File de triage")  # the nurse lands on the work queue
+    page.click("#nav-patients")
     expect(page.locator("h1")).to_have_text("Patients")
     page.fill("#search-q", "dur")
     page.click("#search-submit")

@@ -1,0 +1,113 @@
+"""Alerts: grouping, the work queue, acknowledgement and closing, all audited."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from app.core.audit import AuditEvent
+from app.core.errors import ValidationFailed
+from app.core.time import set_clock
+from app.triage import queries, services
+from app.triage.models import Alert, AlertAction
+
+
+def _raise(db, patient, severity="orange", reason="diarrhoea_g2"):
+    alert = services.raise_alert(patient_id=patient.id, severity=severity, source="checkin", reason_code=reason,
+                                 summary=f"{reason} reported")
+    db.session.commit()
+    return alert
+
+
+def test_alerts_of_one_patient_close_in_time_are_one_line_of_the_queue(circuit, db):
+    set_clock(datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc))  # a Monday
+    a1 = _raise(db, circuit.patient, "yellow", "fatigue_g1")
+    set_clock(datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc))
+    a2 = _raise(db, circuit.patient, "red", "fever")
+    _raise(db, circuit.patient_no_team, "orange", "mouth_g2")
+    assert a2.group_id == a1.id
+    page = queries.queue(circuit.site.id)
+    assert page.total == 2
+    first, second = page.lines
+    assert first.alert.id == a2.id and first.count == 2  # most severe of the group leads
+    assert second.alert.patient_id == circuit.patient_no_team.id
+    # A day later a new alert starts a new group.
+    set_clock(datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc))
+    a4 = _raise(db, circuit.patient, "yellow", "nausea_g1")
+    assert a4.group_id in (a1.id, a4.id)
+
+
+def test_deadlines_follow_severity_and_orange_skips_the_weekend(circuit, db):
+    set_clock(datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc))  # a Friday
+    red = _raise(db, circuit.patient, "red", "fever")
+    orange = _raise(db, circuit.patient_no_team, "orange", "diarrhoea_g2")
+    assert red.due_at == datetime(2026, 11, 27, 10, 30, tzinfo=timezone.utc)
+    assert orange.due_at == datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)  # Monday
+    set_clock(datetime(2026, 11, 27, 11, 0, tzinfo=timezone.utc))
+    line = queries.queue(circuit.site.id).lines[0]
+    assert line.alert.id == red.id and line.overdue
+
+
+def test_an_alert_cannot_be_closed_without_a_note(circuit, db):
+    alert = _raise(db, circuit.patient)
+    for note in ("", "   "):
+        with pytest.raises(ValidationFailed) as exc:
+            services.resolve(alert, actor=circuit.nurse, note=note)
+        assert "note" in exc.value.errors
+    db.session.rollback()
+    assert db.session.get(Alert, alert.id).status == "open"
+
+
+def test_the_database_refuses_a_resolved_alert_without_a_note(circuit, db):
+    import sqlalchemy.exc
+
+    alert = _raise(db, circuit.patient)
+    alert.status = "resolved"
+    with pytest.raises(sqlalchemy.exc.IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_nurse_acknowledges_records_and_resolves_through_the_pages(circuit, login, csrf_of, db):
+    alert = _raise(db, circuit.patient, "red", "fever")
+    client = login(circuit.nurse)
+    html = client.get("/triage").get_data(as_text=True)
+    assert f'data-alert="{alert.id}"' in html
+    page = client.get(f"/alerts/{alert.id}").get_data(as_text=True)
+    assert "fever" in page
+    csrf = csrf_of(page)
+    assert client.post(f"/alerts/{alert.id}/acknowledge", data={"csrf_token": csrf}).status_code == 302
+    client.post(f"/alerts/{alert.id}/actions", data={"csrf_token": csrf, "kind": "call", "note": "called, 38.9"})
+    resp = client.post(f"/alerts/{alert.id}/resolve", data={"csrf_token": csrf, "note": ""})
+    assert db.session.get(Alert, alert.id).status == "acknowledged"  # no note, not closed
+    client.post(f"/alerts/{alert.id}/resolve", data={"csrf_token": csrf, "note": "sent to ED, admitted"})
+    alert = db.session.get(Alert, alert.id)
+    assert alert.status == "resolved" and alert.resolved_by_id == circuit.nurse.id
+    kinds = [a.kind for a in db.session.scalars(select(AlertAction).where(AlertAction.alert_id == alert.id))]
+    assert kinds == ["created", "acknowledged", "call", "resolved"]
+    audited = set(db.session.scalars(select(AuditEvent.action).where(AuditEvent.patient_id == circuit.patient.id)))
+    assert {"alert_raised", "alert_acknowledged", "alert_action", "alert_resolved", "read"} <= audited
+
+
+def test_counts_endpoint_does_not_keep_an_idle_session_alive(app, circuit, login):
+    client = login(circuit.nurse)
+    with client.session_transaction() as s:
+        seen = s["seen_at"]
+    assert client.get("/triage/counts").status_code == 200
+    with client.session_transaction() as s:
+        assert s["seen_at"] == seen
+
+
+def test_idle_session_expires(app, circuit, login):
+    client = login(circuit.nurse)
+    set_clock(datetime.now(timezone.utc) + timedelta(minutes=app.config["SESSION_IDLE_MINUTES"] + 1))
+    resp = client.get("/triage")
+    assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_other_site_nurse_cannot_open_the_alert(circuit, login, db):
+    alert = _raise(db, circuit.patient, "red", "fever")
+    client = login(circuit.other_nurse)
+    assert client.get(f"/alerts/{alert.id}").status_code == 404
+    assert f'data-alert="{alert.id}"' not in client.get("/triage").get_data(as_text=True)
