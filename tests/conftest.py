@@ -187,10 +187,10 @@ def nurse(circuit):
 
 
 @pytest.fixture()
-def login(client):
+def login(app, db):
+    """Sign ``user`` in through the real form; each call gives a new client (its own cookies)."""
     def do_login(user, password=factories.PASSWORD):
-        with client.session_transaction():
-            pass
+        client = app.test_client()
         resp = client.get("/login")
         token = _csrf_from(resp.get_data(as_text=True))
         resp = client.post("/login", data={"email": user.email, "password": password, "csrf_token": token})

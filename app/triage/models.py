@@ -56,6 +56,8 @@ class Alert(db.Model):
     escalation_level = db.Column(db.Integer, nullable=False, default=0)
     # Alerts of one patient close in time form a group shown as one line of the queue.
     group_id = db.Column(db.Integer, index=True)
+    # The exact grading rule version that fired, when a rule did.
+    rule_id = db.Column(db.Integer, db.ForeignKey("grading_rule.id"))
 
     patient = db.relationship("Patient")
     owner = db.relationship("Professional", foreign_keys=[owner_id])

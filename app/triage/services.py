@@ -32,7 +32,7 @@ def _next_working_deadline(start: datetime, delta: timedelta) -> datetime:
 
 
 def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str, summary: str,
-                detail: dict | None = None, checkin_id: int | None = None) -> Alert:
+                detail: dict | None = None, checkin_id: int | None = None, rule_id: int | None = None) -> Alert:
     if severity not in set(Severity):
         raise ValueError(f"unknown severity {severity!r}")
     patient = db.session.get(Patient, patient_id)
@@ -43,7 +43,7 @@ def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str
     due = _next_working_deadline(now, sla) if severity == Severity.ORANGE else now + sla
     alert = Alert(patient_id=patient_id, site_id=patient.site_id, severity=severity, source=source,
                   reason_code=reason_code, summary=summary[:300], detail=detail, checkin_id=checkin_id,
-                  due_at=due, created_at=now)
+                  due_at=due, created_at=now, rule_id=rule_id)
     db.session.add(alert)
     db.session.flush()
     alert.group_id = _group_for(alert, now)

@@ -14,6 +14,26 @@ depends_on = None
 
 def upgrade():
     op.create_table(
+        "grading_rule",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("item_code", sa.String(length=40), nullable=False),
+        sa.Column("drug_inn", sa.String(length=80), nullable=True),
+        sa.Column("site_id", sa.Integer(), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("bands", sa.JSON(), nullable=False),
+        sa.Column("worsening_severity", sa.String(length=10), nullable=True),
+        sa.Column("note", sa.String(length=500), nullable=True),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("superseded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["created_by_id"], ["professional.id"], name=op.f("fk_grading_rule_created_by_id_professional")),
+        sa.ForeignKeyConstraint(["site_id"], ["site.id"], name=op.f("fk_grading_rule_site_id_site")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grading_rule")),
+        sa.UniqueConstraint("item_code", "drug_inn", "site_id", "version", name="uq_grading_rule_version"),
+    )
+    with op.batch_alter_table("grading_rule") as batch_op:
+        batch_op.create_index("ix_grading_rule_item_current", ["item_code", "superseded_at"], unique=False)
+    op.create_table(
         "alert",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("patient_id", sa.Integer(), nullable=False),
@@ -35,6 +55,8 @@ def upgrade():
         sa.Column("resolution_note", sa.Text(), nullable=True),
         sa.Column("escalation_level", sa.Integer(), nullable=False),
         sa.Column("group_id", sa.Integer(), nullable=True),
+        sa.Column("rule_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["rule_id"], ["grading_rule.id"], name=op.f("fk_alert_rule_id_grading_rule")),
         sa.CheckConstraint("severity IN ('red', 'orange', 'yellow', 'info')", name=op.f("ck_alert_severity")),
         sa.CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name=op.f("ck_alert_status")),
         sa.CheckConstraint("status <> 'resolved' OR resolution_note IS NOT NULL", name=op.f("ck_alert_resolved_note")),
@@ -93,3 +115,4 @@ def downgrade():
     op.drop_table("nurse_task")
     op.drop_table("alert_action")
     op.drop_table("alert")
+    op.drop_table("grading_rule")
