@@ -130,3 +130,31 @@ def task_done(task_id: int):
         db.session.commit()
         flash(_("Task closed."), "success")
     return redirect(_safe_next(request.form.get("next")) or url_for("triage.queue"))
+
+
+@bp.route("/patients/<int:patient_id>/summary")
+@login_required
+@roles_required(*HOSPITAL_ROLES)
+def summary(patient_id: int):
+    """One printable page for the oncologist before the consultation."""
+    from datetime import date, timedelta
+
+    from flask_babel import get_locale
+
+    from app.core.time import utcnow
+    from app.web.access import load_record
+
+    from .summary import build
+
+    record = load_record(patient_id)
+    today = utcnow().date()
+    try:
+        since = date.fromisoformat(request.args.get("since", ""))
+    except ValueError:
+        since = today - timedelta(days=42)
+    since = min(since, today)
+    data = build(patient_id, since)
+    audit.record("read", patient_id=patient_id, object_type="Summary", detail={"since": since.isoformat()})
+    db.session.commit()
+    return render_template("triage/summary.html", record=record, s=data, today=today,
+                           plot=data.plot_data(str(get_locale())))
