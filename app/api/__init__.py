@@ -1,4 +1,5 @@
-"""REST API v1."""
-from flask import Blueprint
+"""REST API v1: token-authenticated JSON over the same services and access rules as the pages."""
+from . import openapi, pathway, patients  # noqa: F401  (their routes register on ``bp``)
+from .base import bp
 
-bp = Blueprint("api", __name__)
+__all__ = ["bp"]

@@ -6,6 +6,7 @@ directory and see no patient record.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import false, or_, select
@@ -57,3 +58,26 @@ def can_edit(prof: Professional, patient: Patient) -> bool:
 
 def can_prescribe(prof: Professional, patient: Patient) -> bool:
     return prof.role in PRESCRIPTION_EDITORS and can_view(prof, patient)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why ``prof`` may not have a record: ``hidden`` means answer as if it did not exist."""
+
+    hidden: bool
+    reason: str
+
+
+def refusal(prof: Professional, patient: Patient | None, need: str = "view") -> Refusal | None:
+    """None when ``prof`` may ``need`` (view, edit, prescribe) this patient, else the refusal.
+
+    A patient outside the professional's scope is hidden (its existence is not
+    revealed); one in scope without the right to change it is refused openly.
+    """
+    if patient is None or not can_view(prof, patient):
+        return Refusal(True, f"out_of_scope:{need}")
+    if need == "edit" and not can_edit(prof, patient):
+        return Refusal(False, "edit")
+    if need == "prescribe" and not can_prescribe(prof, patient):
+        return Refusal(False, "prescribe")
+    return None

@@ -45,12 +45,9 @@ def load_patient(patient_id: int, need: str = "view") -> Patient:
     """
     user = current_user._get_current_object()
     patient = db.session.get(Patient, patient_id)
-    if patient is None or not access.can_view(user, patient):
-        deny(404, patient_id=patient.id if patient else None, reason=f"out_of_scope:{need}")
-    if need == "edit" and not access.can_edit(user, patient):
-        deny(403, patient_id=patient.id, reason="edit")
-    if need == "prescribe" and not access.can_prescribe(user, patient):
-        deny(403, patient_id=patient.id, reason="prescribe")
+    refused = access.refusal(user, patient, need)
+    if refused is not None:
+        deny(404 if refused.hidden else 403, patient_id=patient.id if patient else None, reason=refused.reason)
     return patient
 
 
