@@ -40,7 +40,7 @@ DEFAULT_DRUGS = [
 
 
 def seed_catalogue() -> int:
-    """Insert the default drugs that are missing; return how many were added."""
+    """Insert the missing default drugs and check-in questions; return how many drugs were added."""
     existing = set(db.session.scalars(select(Drug.inn)))
     added = 0
     for spec in DEFAULT_DRUGS:
@@ -48,4 +48,7 @@ def seed_catalogue() -> int:
             db.session.add(Drug(**spec))
             added += 1
     db.session.flush()
+    from .checkins.questionnaire import seed_questionnaire
+
+    seed_questionnaire()  # the default check-in questions go with the drugs they refer to
     return added
