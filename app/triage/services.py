@@ -13,6 +13,7 @@ from app.core.time import utcnow
 from app.extensions import db
 
 from .models import Alert, AlertAction, AlertStatus, NurseTask, Severity, TaskStatus
+from .paging import page_for_new_alert
 
 # Default deadlines per severity (DESIGN.md section 8); sites will override them (issue 4).
 DEFAULT_SLA = {
@@ -49,6 +50,8 @@ def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str
     alert.group_id = _group_for(alert, now)
     db.session.add(AlertAction(alert=alert, kind="created", note=reason_code, at=now))
     audit.record("alert_raised", patient_id=patient_id, obj=alert, detail={"severity": severity, "reason": reason_code})
+    if severity == Severity.RED:
+        page_for_new_alert(alert)  # the on-call page leaves with this transaction's commit
     return alert
 
 

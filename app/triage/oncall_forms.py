@@ -1,0 +1,45 @@
+"""Forms of the on-call administration and of the acknowledgement link. Forms parse; services check."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateTimeLocalField, HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from .oncall import StepKind
+
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+class ShiftForm(FlaskForm):
+    professional_id = SelectField(_l("Professional"), coerce=_optional_int, validate_choice=False,
+                                  validators=[InputRequired()])
+    starts_at = DateTimeLocalField(_l("From (site time)"), format=LOCAL_FORMAT, validators=[InputRequired()])
+    ends_at = DateTimeLocalField(_l("Until (site time)"), format=LOCAL_FORMAT, validators=[InputRequired()])
+
+
+class StepForm(FlaskForm):
+    kind = SelectField(_l("Who"), choices=[(StepKind.PROFESSIONAL.value, _l("A named professional")),
+                                           (StepKind.ON_CALL.value, _l("Whoever is on call"))])
+    professional_id = SelectField(_l("Professional"), coerce=_optional_int, validate_choice=False,
+                                  validators=[Optional()])
+
+
+class MoveForm(FlaskForm):
+    direction = HiddenField(validators=[DataRequired()])
+
+
+class PolicyForm(FlaskForm):
+    ack_minutes = IntegerField(_l("Minutes to acknowledge before the next person is paged"),
+                               validators=[InputRequired()])  # the range is the service's rule
+    fallback_phone = StringField(_l("Fallback number"), validators=[Length(max=30)],
+                                 render_kw={"inputmode": "tel", "autocomplete": "off"})
+    fallback_label = StringField(_l("Who answers it"), validators=[Length(max=80)])
+
+
+class ConfirmForm(FlaskForm):
+    """A button with its CSRF token (remove a shift or a step, acknowledge by link)."""
