@@ -55,11 +55,14 @@ def _migrations_dir():
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.adherence.views import bp as adherence_bp
     from app.admin.views import bp as admin_bp
     from app.api import bp as api_bp
     from app.auth.views import bp as auth_bp
     from app.jobs.views import bp as jobs_admin_bp
     from app.notifications.webhooks import bp as webhooks_bp
+    from app.triage.oncall_views import bp as oncall_admin_bp
+    from app.triage.paging_views import bp as paging_bp
     from app.triage.rules_views import bp as rules_bp
     from app.triage.views import bp as triage_bp
     from app.web.views import bp as web_bp
@@ -67,7 +70,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(triage_bp)
+    app.register_blueprint(adherence_bp)  # dispensings, adherence reports, the patient page's section
     app.register_blueprint(rules_bp, url_prefix="/admin/rules")
+    app.register_blueprint(oncall_admin_bp, url_prefix="/admin/oncall")
+    app.register_blueprint(paging_bp)  # /a/<token>: acknowledgement link of a page, no sign-in
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(jobs_admin_bp, url_prefix="/admin/jobs")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
@@ -78,11 +84,11 @@ def register_blueprints(app: Flask) -> None:
 def register_checkins(app: Flask) -> None:
     """The check-in engine: voice TwiML views and the owner of inbound SMS conversations."""
     from app.notifications.inbound import register_sms_handler
-    from app.pathways.checkins.conversation import handle_inbound_sms
     from app.pathways.checkins.voice import bp as checkin_voice_bp
+    from app.routing import route_inbound_sms
 
     app.register_blueprint(checkin_voice_bp)  # /webhooks/twilio/voice/<id>/<signed token>/...
-    register_sms_handler(handle_inbound_sms)
+    register_sms_handler(route_inbound_sms)
 
 
 def register_hooks(app: Flask) -> None:

@@ -111,8 +111,24 @@ class Walker:
 
 
 def extra_ids(db, circuit) -> dict:
-    """Ids for placeholders of later modules (alerts, tasks, check-ins), when they exist."""
-    return {}
+    """Ids for the placeholders of triage and on-call routes."""
+    from datetime import timedelta
+
+    from app.core.time import utcnow
+    from app.triage import services
+    from app.triage.oncall import EscalationStep, OnCallShift
+
+    alert = services.raise_alert(patient_id=circuit.patient.id, severity="orange", source="checkin",
+                                 reason_code="matrix", summary="matrix")
+    task = services.create_task(patient_id=circuit.patient.id, kind="call_patient", reason_code="matrix")
+    now = utcnow()
+    shift = OnCallShift(site_id=circuit.site.id, professional_id=circuit.oncologist.id,
+                        starts_at=now + timedelta(days=1), ends_at=now + timedelta(days=2))
+    step = EscalationStep(site_id=circuit.site.id, position=1, kind="professional",
+                          professional_id=circuit.oncologist.id)
+    db.session.add_all([shift, step])
+    db.session.commit()
+    return {"alert": alert.id, "task": task.id, "shift": shift.id, "step": step.id}
 
 
 def _rx_model():

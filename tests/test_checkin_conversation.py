@@ -50,12 +50,17 @@ def test_full_conversation_with_a_red_flag_at_the_answer(world):
     assert replies[1] == t.question_sms(_item("diarrhoea"), "fr")
     (alert,) = _alerts(patient)
     assert (alert.severity, alert.source, alert.reason_code, alert.checkin_id) == \
-        ("red", "checkin", "red_flag_temperature", checkin.id)
+        ("red", "checkin", "fever", checkin.id)  # the grading rule's reason
     assert alert.detail["value"] == 39.0 and alert.detail["raw_text"] == "39"
     _db.session.commit()
 
-    for body in ("1", "non", "zéro", "deux", "1"):
+    for body in ("1", "non", "zéro"):
         assert len(sms(patient, body)) == 1
+    # Capecitabine hand-foot grade 2: the grading rule tells the patient to pause until the nurse calls.
+    pause, next_question = sms(patient, "deux")
+    assert pause == t.render("pause_until_call", "fr", hospital_phone=HOSPITAL)
+    assert next_question == t.question_sms(_item("fatigue"), "fr")
+    assert len(sms(patient, "1")) == 1
     assert sms(patient, "0") == [t.render("thanks", "fr", hospital_phone=HOSPITAL)]
     _db.session.commit()
     _db.session.refresh(checkin)
@@ -67,7 +72,10 @@ def test_full_conversation_with_a_red_flag_at_the_answer(world):
     }
     assert all(a.parsed and a.source == "sms" for a in answers.values())
     assert [code for code, a in answers.items() if a.red_flag] == ["temperature"]
-    assert len(_alerts(patient)) == 1
+    assert answers["hand_foot"].grade == 2
+    assert sorted((a.severity, a.reason_code) for a in _alerts(patient)) == [
+        ("orange", "hand_foot_grade_2_interrupt"), ("red", "fever"),
+        ("yellow", "diarrhoea_grade_1"), ("yellow", "fatigue_grade_1")]  # grade 1: review at next contact
     # The inbound messages are tagged with the check-in; no handler failed.
     inbound = _db.session.scalars(select(Message).where(Message.direction == "in")).all()
     assert {m.status for m in inbound} == {"received"}

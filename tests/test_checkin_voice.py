@@ -96,7 +96,7 @@ def test_keypad_conversation_with_a_red_flag(client, voice):
     twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": "390"}))
     assert twiml.said.startswith(t.render("voice_safety", "fr", hospital_phone="04 78 00 00 00"))
     (alert,) = _db.session.scalars(select(Alert).where(Alert.patient_id == voice.id)).all()
-    assert (alert.severity, alert.reason_code) == ("red", "red_flag_temperature")
+    assert (alert.severity, alert.reason_code) == ("red", "fever")
     for digits in ("1", "0", "0", "2", "1"):
         twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": digits}))
     assert twiml.gather.get("numDigits") == "1" and "0 pour non" in twiml.said

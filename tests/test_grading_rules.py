@@ -32,9 +32,9 @@ def test_bleeding_and_chest_pain_are_red_and_no_is_nothing(item):
     assert outcome(item, False).severity is None
 
 
-def test_wanting_to_speak_now_is_red_and_this_week_is_information():
+def test_wanting_to_speak_now_is_red_and_this_week_is_a_call_task_not_an_alert():
     assert outcome("wants_call", 2).severity == "red"
-    assert outcome("wants_call", 1).severity == "info"
+    assert outcome("wants_call", 1).severity is None
     assert outcome("wants_call", 0).severity is None
 
 

@@ -85,7 +85,7 @@ def test_nurse_acknowledges_records_and_resolves_through_the_pages(circuit, logi
     alert = db.session.get(Alert, alert.id)
     assert alert.status == "resolved" and alert.resolved_by_id == circuit.nurse.id
     kinds = [a.kind for a in db.session.scalars(select(AlertAction).where(AlertAction.alert_id == alert.id))]
-    assert kinds == ["created", "acknowledged", "call", "resolved"]
+    assert kinds == ["created", "paged", "acknowledged", "call", "resolved"]  # red: the on-call team is paged
     audited = set(db.session.scalars(select(AuditEvent.action).where(AuditEvent.patient_id == circuit.patient.id)))
     assert {"alert_raised", "alert_acknowledged", "alert_action", "alert_resolved", "read"} <= audited
 

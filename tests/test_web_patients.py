@@ -112,6 +112,7 @@ def test_sequence_change_is_an_event_with_who_and_why(circuit, login, csrf_of, d
     # A nurse cannot move a patient to S3: only the referring doctor.
     assert db.session.scalar(select(Enrolment.sequence).where(Enrolment.patient_id == circuit.patient.id)) == "S2"
     client = login(circuit.oncologist)
+    csrf = csrf_of(client.get(f"/patients/{circuit.patient.id}").get_data(as_text=True))
     client.post(f"/patients/{circuit.patient.id}/enrolment", data={
         "csrf_token": csrf, "en-pathway": "A", "en-sequence": "S3", "en-lead_team": "community",
         "en-reason": "stabilised, hand-over to community"})

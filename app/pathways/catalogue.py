@@ -40,7 +40,7 @@ DEFAULT_DRUGS = [
 
 
 def seed_catalogue() -> int:
-    """Insert the missing default drugs and check-in questions; return how many drugs were added."""
+    """Insert the missing default drugs, check-in questions and grading rules; return how many drugs were added."""
     existing = set(db.session.scalars(select(Drug.inn)))
     added = 0
     for spec in DEFAULT_DRUGS:
@@ -51,4 +51,7 @@ def seed_catalogue() -> int:
     from .checkins.questionnaire import seed_questionnaire
 
     seed_questionnaire()  # the default check-in questions go with the drugs they refer to
+    from app.triage.grading import seed_grading_rules
+
+    seed_grading_rules()  # and the default grading of their answers (CLINICAL.md)
     return added

@@ -88,8 +88,7 @@ DEFAULT_RULES: list[dict] = [
         {"when": YES, "grade": None, "severity": "red", "reason": "chest_pain_or_breathlessness"}],
         note="Chest pain or breathlessness: red."),
     dict(item_code="wants_call", bands=[
-        {"when": {"eq": 2}, "grade": None, "severity": "red", "reason": "wants_to_speak_now"},
-        {"when": {"eq": 1}, "grade": None, "severity": "info", "reason": "wants_call_this_week"}],
+        {"when": {"eq": 2}, "grade": None, "severity": "red", "reason": "wants_to_speak_now"}],
         note="'I need to speak to someone now': red."),
     dict(item_code="dose_in_break", bands=[
         {"when": YES, "grade": None, "severity": "orange", "reason": "dose_during_off_week"}],

@@ -88,6 +88,7 @@ def upgrade():
         sa.Column("value", sa.JSON(), nullable=True),
         sa.Column("parsed", sa.Boolean(), nullable=False),
         sa.Column("red_flag", sa.Boolean(), nullable=False),
+        sa.Column("grade", sa.Integer(), nullable=True),
         sa.Column("answered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("source", sa.String(length=12), nullable=False),
         sa.CheckConstraint("source IN ('sms', 'voice', 'nurse_call')", name=op.f("ck_checkin_answer_source")),

@@ -102,6 +102,8 @@ def replies_for(step: Step, language: str, hospital_phone: str) -> list[str]:
     replies = []
     if step.outcome == OK and step.red_flag:
         replies.append(t.render("safety", language, hospital_phone=hospital_phone))
+    elif step.outcome == OK and step.instruction:
+        replies.append(t.render(step.instruction, language, hospital_phone=hospital_phone))
     if step.next_item is not None:
         replies.append(t.question_sms(step.next_item, language))
     else:

@@ -14,12 +14,13 @@ from sqlalchemy import select
 from app.core import audit
 from app.core.time import utcnow
 from app.extensions import db
+from app.triage import grading
 from app.triage import services as triage
 
 from . import signals
 from .models import Answer, CheckIn, CheckInStatus, QuestionnaireItem
 from .parsing import matches, parse
-from .questionnaire import items_by_code
+from .questionnaire import current_treatment, items_by_code
 
 OK, REASK, UNPARSED = "ok", "reask", "unparsed"
 
@@ -32,6 +33,7 @@ class Step:
     item: QuestionnaireItem
     red_flag: bool = False
     next_item: QuestionnaireItem | None = None
+    instruction: str | None = None  # a patient instruction from the grading rule (template key)
 
     @property
     def finished(self) -> bool:
@@ -79,17 +81,61 @@ def advance(checkin: CheckIn, now: datetime) -> QuestionnaireItem | None:
     return nxt
 
 
-def _red_flag(checkin: CheckIn, item: QuestionnaireItem, answer: Answer) -> None:
-    triage.raise_alert(
-        patient_id=checkin.patient_id, severity="red", source="checkin",
-        reason_code=f"red_flag_{item.code}"[:60],
-        summary=f"Red flag at check-in: {item.code} = {_shown(answer.value)}",
-        detail={"item": item.code, "value": answer.value, "raw_text": answer.raw_text, "rule": item.red_flag},
-        checkin_id=checkin.id,
+def _previous_grade(checkin: CheckIn, item_code: str) -> int | None:
+    """The grade of the same item at the patient's previous check-in (for "worse by one grade")."""
+    return db.session.scalar(
+        select(Answer.grade).join(CheckIn, CheckIn.id == Answer.checkin_id).where(
+            CheckIn.patient_id == checkin.patient_id, CheckIn.id != checkin.id,
+            CheckIn.scheduled_at < checkin.scheduled_at, Answer.item_code == item_code,
+            Answer.grade.is_not(None),
+        ).order_by(CheckIn.scheduled_at.desc()).limit(1)
     )
 
 
-def _finding(checkin: CheckIn, item: QuestionnaireItem, answer: Answer) -> None:
+def grade(checkin: CheckIn, item: QuestionnaireItem, value: Any, now: datetime) -> grading.Outcome:
+    """Grade one answer with the most specific current rule for the patient's drugs and site."""
+    treatment = current_treatment(checkin.patient_id, now.date())
+    return grading.evaluate_answer(item_code=item.code, value=value, drug_inns=treatment.inns,
+                                   site_id=checkin.patient.site_id, previous_grade=_previous_grade(checkin, item.code))
+
+
+def _reason(item: QuestionnaireItem, outcome: grading.Outcome) -> str:
+    """A clinical reason code: the band's own ("fever"), or item + grade ("diarrhoea_grade_2")."""
+    generic = outcome.reason.startswith("grade") or outcome.reason in ("worsened", "band")
+    return (f"{item.code}_{outcome.reason}" if generic else outcome.reason)[:60]
+
+
+def _red_flag(checkin: CheckIn, item: QuestionnaireItem, answer: Answer, outcome: grading.Outcome) -> None:
+    by_rule = outcome.severity == "red"
+    triage.raise_alert(
+        patient_id=checkin.patient_id, severity="red", source="checkin",
+        reason_code=_reason(item, outcome) if by_rule else f"red_flag_{item.code}"[:60],
+        summary=f"Red flag at check-in: {item.code} = {_shown(answer.value)}",
+        detail={"item": item.code, "value": answer.value, "raw_text": answer.raw_text, "grade": outcome.grade,
+                "rule": f"grading rule v{outcome.rule_version}" if by_rule else item.red_flag},
+        checkin_id=checkin.id, rule_id=outcome.rule_id if by_rule else None,
+    )
+
+
+def _graded(checkin: CheckIn, item: QuestionnaireItem, answer: Answer, outcome: grading.Outcome) -> None:
+    """Orange or yellow from the grading rule (red is handled at once by ``_red_flag``)."""
+    if outcome.severity not in ("orange", "yellow"):
+        return
+    triage.raise_alert(
+        patient_id=checkin.patient_id, severity=outcome.severity, source="checkin",
+        reason_code=_reason(item, outcome),
+        summary=f"Check-in: {item.code} = {_shown(answer.value)}"
+                + (f" (grade {outcome.grade})" if outcome.grade is not None else "")
+                + (" worse than last time" if outcome.worsened else ""),
+        detail={"item": item.code, "value": answer.value, "raw_text": answer.raw_text, "grade": outcome.grade,
+                "worsened": outcome.worsened, "rule": f"grading rule v{outcome.rule_version}",
+                "instruction": outcome.instruction},
+        checkin_id=checkin.id, rule_id=outcome.rule_id,
+    )
+
+
+def _finding(checkin: CheckIn, item: QuestionnaireItem, answer: Answer, graded: bool) -> None:
+    """Questionnaire findings: a nurse task, and an alert only when no grading rule reported it."""
     finding = item.finding or {}
     if not matches(finding.get("rule"), answer.value):
         return
@@ -97,7 +143,7 @@ def _finding(checkin: CheckIn, item: QuestionnaireItem, answer: Answer) -> None:
     if finding.get("task"):
         triage.create_task(patient_id=checkin.patient_id, kind=finding["task"], reason_code=reason,
                            checkin_id=checkin.id)
-    if finding.get("severity"):
+    if finding.get("severity") and not graded:
         triage.raise_alert(
             patient_id=checkin.patient_id, severity=finding["severity"], source="checkin", reason_code=reason,
             summary=f"Check-in finding: {item.code} = {_shown(answer.value)}",
@@ -126,13 +172,20 @@ def take_answer(checkin: CheckIn, raw: str, *, source: str, parsed: tuple[Any, b
     answer = _answer_row(checkin, item.code, source, now)
     _keep_text(answer, raw)
     answer.answered_at, answer.source = now, source
+    instruction = None
     if ok:
         answer.value, answer.parsed = value, True
-        answer.red_flag = matches(item.red_flag, value)
+        graded = grade(checkin, item, value, now)
+        answer.grade = graded.grade
+        # The questionnaire's red flags are a floor that no grading rule can lower.
+        answer.red_flag = matches(item.red_flag, value) or graded.severity == "red"
         db.session.flush()
         if answer.red_flag:
-            _red_flag(checkin, item, answer)
-        _finding(checkin, item, answer)
+            _red_flag(checkin, item, answer, graded)
+        else:
+            _graded(checkin, item, answer, graded)
+        _finding(checkin, item, answer, graded=graded.severity is not None)
+        instruction = graded.instruction
         outcome = OK
     elif checkin.reask_count == 0:
         checkin.reask_count = 1
@@ -145,7 +198,7 @@ def take_answer(checkin: CheckIn, raw: str, *, source: str, parsed: tuple[Any, b
         outcome = UNPARSED
     db.session.flush()
     _recorded(checkin, answer)
-    return Step(outcome, item, red_flag=answer.red_flag, next_item=advance(checkin, now))
+    return Step(outcome, item, red_flag=answer.red_flag, next_item=advance(checkin, now), instruction=instruction)
 
 
 def skip_item(checkin: CheckIn, *, source: str, now: datetime | None = None) -> Step | None:

@@ -160,6 +160,7 @@ class Answer(db.Model):
     value = db.Column(db.JSON)
     parsed = db.Column(db.Boolean, nullable=False, default=False)
     red_flag = db.Column(db.Boolean, nullable=False, default=False)
+    grade = db.Column(db.Integer)  # CTCAE-like grade given by the grading rule, when it gives one
     answered_at = db.Column(UTCDateTime(), nullable=False, default=utcnow)
     source = db.Column(db.String(12), nullable=False)
 

@@ -50,6 +50,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Your answer needs quick advice. Call your care team now on {hospital_phone}, "
               "or 15 in an emergency.",
     },
+    "pause_until_call": {  # grading rule instruction (e.g. grade 2 of a symptom the label says to stop for)
+        "fr": "Par prudence, ne prenez plus votre traitement tant que l'infirmière ne vous a pas appelé(e). "
+              "Si cela s'aggrave : {hospital_phone}, ou le 15.",
+        "en": "To be safe, do not take your treatment until the nurse has called you. "
+              "If it gets worse: {hospital_phone}, or 15.",
+    },
     "reminder": {
         "fr": "Rappel : nous attendons encore votre réponse. {question}",
         "en": "Reminder: we are still waiting for your answer. {question}",
@@ -146,7 +152,7 @@ TEMPLATES: dict[str, dict[str, str]] = {
 
 #: The SMS templates, filled with the longest realistic values, are checked by the tests.
 SMS_KEYS = ("intro", "intro_off", "reask_short", "thanks", "safety", "reminder_short", "stop", "start",
-            "help", "received")
+            "help", "received", "pause_until_call")
 UNKNOWN_NUMBER_REPLY = (
     "Ce numéro ne peut pas traiter votre message. This number cannot process your message."
 )
