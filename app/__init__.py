@@ -79,6 +79,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(webhooks_bp)  # /webhooks/twilio/..., CSRF-exempt, signature-checked
     register_checkins(app)
+    if app.config.get("DEMO_TOOLS"):
+        from app.devtools.views import bp as devphone_bp
+
+        app.register_blueprint(devphone_bp, url_prefix="/dev/phone")
 
 
 def register_checkins(app: Flask) -> None:

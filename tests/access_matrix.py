@@ -96,6 +96,10 @@ MATRIX: dict[str, Route] = {
                                       frozenset({HPHARM, CPHARM}), patient_scoped=True),
     "adherence.add_report": Route("POST", "/patients/{patient}/adherence-reports",
                                   frozenset({NURSE, HPHARM, CPHARM, GP, CNURSE}), patient_scoped=True),
+    # Development phone simulator (DEMO_TOOLS only: development and tests).
+    "devphone.index": Route("GET", "/dev/phone/", CLINICAL),
+    "devphone.phone": Route("GET", "/dev/phone/{patient}", CLINICAL, patient_scoped=True),
+    "devphone.start": Route("POST", "/dev/phone/{patient}/start", CLINICAL, patient_scoped=True),
     # Administration.
     "admin.index": Route("GET", "/admin/", frozenset({ADMIN})),
     "admin.organisations": Route("GET", "/admin/organisations", frozenset({ADMIN})),

@@ -23,6 +23,24 @@ ENROLMENT_EVENT_LABELS = {"enrolled": _l("Enrolled"), "sequence": _l("Sequence")
                           "pathway": _l("Pathway"), "ended": _l("Follow-up ended")}
 
 
+CHECKIN_STATUS_LABELS = {"scheduled": _l("Scheduled"), "sent": _l("Sent, no answer yet"),
+                         "in_progress": _l("In progress"), "completed": _l("Completed"),
+                         "partial": _l("Partly answered"), "no_response": _l("No answer"),
+                         "cancelled": _l("Cancelled")}
+
+
+def answer_value(value) -> str:
+    if value is True:
+        return str(_l("yes"))
+    if value is False:
+        return str(_l("no"))
+    if isinstance(value, dict):
+        return "/".join(str(v) for v in value.values())
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return "" if value is None else str(value)
+
+
 def _label(mapping):
     def label(value):
         if value is None:
@@ -46,6 +64,8 @@ def init_filters(app: Flask) -> None:
         alert_status_label=_label(ALERT_STATUS_LABELS),
         task_reason_label=_label(TASK_REASON_LABELS),
         event_kind_label=_label(ENROLMENT_EVENT_LABELS),
+        checkin_status_label=_label(CHECKIN_STATUS_LABELS),
+        answer_value=answer_value,
         d=lambda v: format_date(v, "medium") if isinstance(v, date) else "",
         dt=lambda v: format_datetime(v, "short") if isinstance(v, datetime) else "",
     )

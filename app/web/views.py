@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.pathways import queries
 from app.pathways import services as pathway_services
+from app.pathways.checkins.queries import checkin_history, messages_by_checkin
 from app.pathways.models import Drug, Prescription
 
 from .access import load_patient, load_record, roles_required
@@ -110,7 +112,10 @@ def patient(patient_id: int):
             forms["end_enrolment"] = EndEnrolmentForm(prefix="ee", ended_on=today)
     if care_access.can_prescribe(user, record.patient):
         forms["rx_event"] = PrescriptionEventForm(prefix="rx", effective_date=today)
+    history = checkin_history(patient_id, language=str(get_locale()), limit=12)
+    messages = messages_by_checkin([row.checkin.id for row in history])
     return render_template("web/patient.html", record=record, forms=forms, today=today,
+                           history=history, messages=messages,
                            can_edit=care_access.can_edit(user, record.patient),
                            can_prescribe=care_access.can_prescribe(user, record.patient))
 

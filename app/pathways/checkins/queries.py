@@ -90,3 +90,19 @@ def non_responders(prof: Professional, *, now: datetime | None = None, days: int
         .limit(limit)
     ).all()
     return [NonResponderRow(patient, checkin, checkin.started_at or checkin.scheduled_at) for patient, checkin in rows]
+
+
+def messages_by_checkin(checkin_ids: list[int]) -> dict[int, list]:
+    """Texts and calls of these check-ins (sent, received, replied) with their delivery status: 1 query."""
+    from app.notifications.models import Message
+
+    if not checkin_ids:
+        return {}
+    refs = {f"checkin:{i}": i for i in checkin_ids}
+    rows = db.session.scalars(
+        select(Message).where(Message.ref.in_(list(refs))).order_by(Message.created_at, Message.id)
+    )
+    grouped: dict[int, list] = {}
+    for message in rows:
+        grouped.setdefault(refs[message.ref], []).append(message)
+    return grouped

@@ -74,9 +74,10 @@ def place_call(checkin: CheckIn, patient: Patient, label: str) -> None:
     checkin.next_call_at = None
 
 
-def start_checkin(checkin: CheckIn, now: datetime) -> str:
+def start_checkin(checkin: CheckIn, now: datetime, *, respect_window: bool = True) -> str:
     """Start one scheduled check-in: "sms", "voice", "waiting" (outside the patient's hours),
-    "deferred" (the phone is in another conversation) or "cancelled"."""
+    "deferred" (the phone is in another conversation) or "cancelled". ``respect_window=False``
+    is for the development phone simulator only."""
     patient = checkin.patient
     if not _eligible(patient.id):
         cancel(checkin, "not_eligible", now)
@@ -84,7 +85,7 @@ def start_checkin(checkin: CheckIn, now: datetime) -> str:
     if now >= checkin.closes_at:
         cancel(checkin, "not_sent_in_time", now)
         return "cancelled"
-    if not within_send_window(patient, now):
+    if respect_window and not within_send_window(patient, now):
         return "waiting"
     if phone_busy(patient, checkin.id):
         return "deferred"
