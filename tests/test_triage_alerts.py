@@ -111,3 +111,25 @@ def test_other_site_nurse_cannot_open_the_alert(circuit, login, db):
     client = login(circuit.other_nurse)
     assert client.get(f"/alerts/{alert.id}").status_code == 404
     assert f'data-alert="{alert.id}"' not in client.get("/triage").get_data(as_text=True)
+
+
+def test_queue_lists_non_responders_failed_messages_and_rota_gaps(circuit, login, db):
+    from app.notifications.outbox import enqueue_sms
+    from app.pathways.checkins.models import CheckIn
+    from app.notifications.models import OutboxEntry
+
+    now = datetime.now(timezone.utc)
+    db.session.add(CheckIn(patient_id=circuit.patient.id, period_key="2026-W40", sequence="S2",
+                           scheduled_at=now - timedelta(days=2), closes_at=now + timedelta(days=5), channel="sms",
+                           status="sent", started_at=now - timedelta(days=2)))
+    entry = enqueue_sms(to=circuit.patient_no_team.phone, body="Bonjour", idempotency_key="t:1", purpose="checkin",
+                        patient_id=circuit.patient_no_team.id)
+    entry.state, entry.last_error_code = "dead", "30003"
+    db.session.commit()
+    html = login(circuit.nurse).get("/triage").get_data(as_text=True)
+    listed = html.split('id="non-responder-list"')[1].split("</table>")[0]
+    assert "DURAND" in listed and "LEFEVRE" not in listed
+    assert "30003" in html.split('id="undelivered-list"')[1]
+    # No one is on call at this site: the gap is announced before red alerts fall into it.
+    assert 'id="rota-gaps"' in html
+    assert db.session.get(OutboxEntry, entry.id).state == "dead"

@@ -119,3 +119,18 @@ def open_tasks(site_id: int, limit: int = 100) -> list[NurseTask]:
         select(NurseTask).where(NurseTask.site_id == site_id, NurseTask.status == TaskStatus.OPEN)
         .options(selectinload(NurseTask.patient)).order_by(NurseTask.created_at).limit(limit)
     ))
+
+
+def undelivered(site_id: int, *, days: int = 14, limit: int = 50) -> list:
+    """Messages to the site's patients that could not be sent (permanent failure or gave up)."""
+    from datetime import timedelta
+
+    from app.notifications.models import OutboxEntry
+
+    since = utcnow() - timedelta(days=days)
+    return list(db.session.execute(
+        select(OutboxEntry, Patient).join(Patient, Patient.id == OutboxEntry.patient_id)
+        .where(Patient.site_id == site_id, OutboxEntry.state.in_(["failed", "dead"]),
+               OutboxEntry.created_at >= since)
+        .order_by(OutboxEntry.created_at.desc()).limit(limit)
+    ).all())

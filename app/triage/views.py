@@ -37,11 +37,19 @@ def queue():
                          page=request.args.get("page", 1, type=int) or 1,
                          per_page=current_app.config["PAGE_SIZE"])
     tasks = queries.open_tasks(current_user.site_id)
+    from app.pathways.checkins.queries import non_responders
+
+    from .oncall import upcoming_gap_warnings
+
+    silent = non_responders(current_user, limit=50)
+    gaps = upcoming_gap_warnings([current_user.site_id], horizon_hours=72)
+    failed = queries.undelivered(current_user.site_id)
     audit.record("list", object_type="Alert", detail={"page": page.page, "results": len(page.lines)})
     db.session.commit()
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template("triage/queue.html", page=page, tasks=tasks, counts=queries.counts(current_user.site_id),
-                           severity=severity, mine=mine, args=args, done_form=TaskDoneForm())
+                           severity=severity, mine=mine, args=args, done_form=TaskDoneForm(),
+                           silent=silent, gaps=gaps, failed=failed)
 
 
 @bp.route("/triage/counts")
