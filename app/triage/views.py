@@ -14,7 +14,7 @@ from app.extensions import db
 from app.web.access import deny, roles_required
 
 from . import queries, services
-from .forms import AcknowledgeForm, ActionForm, ResolveForm, TaskDoneForm
+from .forms import AcknowledgeForm, ActionForm, NurseCallForm, ResolveForm, TaskDoneForm
 from .models import Alert, NurseTask, Severity
 
 bp = Blueprint("triage", __name__)
@@ -166,3 +166,37 @@ def summary(patient_id: int):
     db.session.commit()
     return render_template("triage/summary.html", record=record, s=data, today=today,
                            plot=data.plot_data(str(get_locale())))
+
+
+@bp.route("/patients/<int:patient_id>/calls/new", methods=["GET", "POST"])
+@login_required
+@roles_required(*HOSPITAL_ROLES)
+def nurse_call(patient_id: int):
+    """A phone follow-up with the questionnaire: it counts as the week's check-in."""
+    from app.pathways.checkins import nurse_call as calls
+    from app.web.access import load_patient
+
+    patient = load_patient(patient_id, "view")
+    items = calls.items_for_call(patient)
+    form = NurseCallForm()
+    errors: dict = {}
+    if form.validate_on_submit():
+        answers = {item.code: request.form.get(f"item-{item.code}", "") for item in items}
+        try:
+            result = calls.record_nurse_call(patient, answers, actor=current_user)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            db.session.commit()
+            if result.red_flags:
+                flash(_("Red flag in the answers (%(items)s): a red alert was raised; act now.",
+                        items=", ".join(result.red_flags)), "error")
+            if "pause_until_call" in result.instructions:
+                flash(_("The grading rule asks the patient to pause the treatment until reviewed: tell them."),
+                      "warning")
+            flash(_("Call recorded as this week's check-in."), "success")
+            return redirect(url_for("web.patient", patient_id=patient_id) + "#checkins")
+    status = 422 if errors else 200
+    return render_template("triage/nurse_call.html", patient=patient, items=items, form=form, errors=errors,
+                           values=request.form), status
