@@ -37,10 +37,11 @@ test-postgres: deps browser
 
 test-all: test test-postgres
 
+## Re-extract the strings and update the French catalogue (then translate the new entries and compile).
 translations: deps
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o app/translations/messages.pot app
 	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
-	$(BIN)/pybabel compile -d app/translations
+	$(BIN)/pybabel compile -d app/translations --statistics
 
 clean:
 	rm -rf $(VENV) instance/*.db *.egg-info
