@@ -1,0 +1,67 @@
+"""End to end across the real boundaries: a patient texts 39 °C to the signed webhook; the safety
+reply comes back in the same response, a red alert exists, the on-call oncologist's phone (the
+Twilio-compatible server, reached by the real SDK) gets the page in one dispatch cycle, and without
+acknowledgement the next person of the chain is paged after the site's delay."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.pathways.checkins import templates as t
+from app.pathways.checkins.models import CheckIn
+from app.pathways.checkins.start import start_checkin
+from app.notifications.tasks import dispatch_outbox
+from app.triage.models import Alert
+from app.triage.oncall import add_shift, add_step
+from app.triage.tasks import escalate_alerts
+from tests.test_notifications_helpers import (  # noqa: F401  (fixtures, by their names)
+    SENDER, SID, clock_fixture, fake_fixture, signed_post, twilio_app_fixture, use_settings_fixture,
+)
+
+
+def _sms(client, fake, patient, body, sid):
+    resp = signed_post(client, fake, "/webhooks/twilio/sms",
+                       {"From": patient.phone, "To": SENDER, "Body": body, "MessageSid": sid, "AccountSid": SID})
+    assert resp.status_code == 200
+    return [m.text for m in ET.fromstring(resp.get_data(as_text=True)).findall("Message")]
+
+
+def test_fever_answer_reaches_the_on_call_team_and_escalates(twilio_app, fake, clock, circuit, db, client):
+    now = clock.now
+    add_shift(circuit.site, professional_id=circuit.oncologist.id, starts_at=now - timedelta(hours=1),
+              ends_at=now + timedelta(hours=12))
+    add_step(circuit.site, kind="professional", professional_id=circuit.nurse.id)
+    patient = circuit.patient
+    checkin = CheckIn(patient_id=patient.id, period_key="2026-W01", sequence="S2", scheduled_at=now,
+                      closes_at=now + timedelta(days=7), channel="sms", status="scheduled")
+    db.session.add(checkin)
+    db.session.flush()
+    assert start_checkin(checkin, now, respect_window=False) == "sms"
+    db.session.commit()
+    dispatch_outbox()
+    assert "combien de prises" in fake.messages_to(patient.phone)[-1]["body"]
+
+    assert len(_sms(client, fake, patient, "0", "SM" + "1" * 32)) == 1
+    replies = _sms(client, fake, patient, "39", "SM" + "2" * 32)
+    # The safety reply, in the very response to the webhook.
+    assert replies[0] == t.render("safety", "fr", hospital_phone=patient.site.hospital_phone)
+    alert = db.session.scalar(select(Alert).where(Alert.patient_id == patient.id, Alert.severity == "red"))
+    assert alert is not None and alert.reason_code == "fever" and alert.rule_id is not None
+
+    dispatch_outbox()  # one dispatch cycle
+    (page,) = fake.messages_to(circuit.oncologist.phone)
+    assert "OK" in page["body"] and patient.last_name not in page["body"] and "39" not in page["body"]
+    assert fake.messages_to(circuit.nurse.phone) == []
+
+    clock.advance(minutes=29)
+    escalate_alerts()
+    dispatch_outbox()
+    assert fake.messages_to(circuit.nurse.phone) == []  # not before the delay
+    clock.advance(minutes=2)
+    escalate_alerts()
+    dispatch_outbox()
+    assert len(fake.messages_to(circuit.nurse.phone)) == 1  # the next person of the chain
+    db.session.rollback()
+    assert db.session.get(Alert, alert.id).escalation_level == 1
