@@ -13,6 +13,13 @@ def init_commands(app: Flask) -> None:
     app.cli.add_command(seed_catalogue_cmd)
     app.cli.add_command(seed_demo_cmd)
     app.cli.add_command(create_admin_cmd)
+    from app.jobs.cli import jobs_cli, scheduler_cli
+
+    app.cli.add_command(scheduler_cli)
+    app.cli.add_command(jobs_cli)
+    from app.notifications.cli import outbox_cli
+
+    app.cli.add_command(outbox_cli)
     app.cli.add_command(demo_cmd)
 
 
@@ -108,6 +115,9 @@ def demo_cmd(host: str, port: int, no_scheduler: bool):
             logins = seed_demo()
     except RuntimeError:
         logins = demo_logins()
+    from app.extensions import db
+
+    db.session.remove()  # end the CLI's transaction: on SQLite it would hold the write lock
     scheduler = None
     if not no_scheduler:
         from app.jobs.scheduler import start_in_background

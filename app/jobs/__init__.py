@@ -1,0 +1,1 @@
+"""Periodic jobs: the registry, the runner that records every run, the scheduler lease and process."""

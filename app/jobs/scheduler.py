@@ -1,0 +1,310 @@
+"""The scheduler: APScheduler 3 running the registry's jobs, only while this process holds the lease.
+
+``flask scheduler run`` is the production process; ``start_in_background`` runs the same loop in a
+thread for the single-process demo. Nothing here is ever started by ``create_app``.
+
+The loop, every ``SCHEDULER_RENEW_SECONDS``:
+
+- standby: try to take the lease; once it is ours, start an APScheduler ``BackgroundScheduler``
+  whose jobs live in a persistent store (``apscheduler_jobs`` on the app's database);
+- active: renew the lease; if it was taken over (we stalled past its expiry) or cannot be renewed
+  before it expires, shut the scheduler down at once and go back to standby.
+
+Every scheduled run checks again, just before it starts, that the lease is still ours, so a process
+that wakes up from a long stall never runs a job beside the new holder. On SIGTERM/SIGINT the
+scheduler stops taking new runs, lets the runs in progress finish while keeping the lease, then
+releases the lease so a standby takes over at its next try.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+
+from app.extensions import db
+
+from . import lease
+from .models import RunSource
+from .registry import registry
+from .runner import mark_interrupted, run_job, safe_error
+
+log = logging.getLogger("oncolink.scheduler")
+
+JOBSTORE_TABLE = "apscheduler_jobs"
+THREAD_NAME = "oncolink-scheduler"
+
+_service: SchedulerService | None = None
+_service_lock = threading.Lock()
+
+
+def execute(name: str) -> None:
+    """The function APScheduler calls for every job (stored by this dotted path in the job store)."""
+    service = _service
+    if service is None:
+        log.warning("job %s fired but no scheduler service runs in this process", name)
+        return
+    service.execute(name)
+
+
+class SchedulerService:
+    """Waits for the lease, schedules while holding it; one per process."""
+
+    def __init__(self, app: Flask, *, source: str = RunSource.SCHEDULER):
+        config = app.config
+        self.app = app
+        self.source = str(source)
+        self.lease_seconds = float(config["SCHEDULER_LEASE_SECONDS"])
+        self.renew_seconds = float(config["SCHEDULER_RENEW_SECONDS"])
+        if not 0 < self.renew_seconds * 2 <= self.lease_seconds:
+            raise ValueError("SCHEDULER_RENEW_SECONDS must be at most half of SCHEDULER_LEASE_SECONDS")
+        self.max_workers = int(config["SCHEDULER_MAX_WORKERS"])
+        self.holder = lease.new_holder_id()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._state_lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+        self._active = False
+        self._inflight = 0
+        self._lease_deadline = 0.0  # time.monotonic() after which our lease may have expired
+        self._job_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._thread: threading.Thread | None = None
+
+    # -- state seen from outside ------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """True while this process holds the lease and schedules jobs."""
+        return self._active
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    @property
+    def scheduler(self) -> BackgroundScheduler | None:
+        return self._scheduler
+
+    # -- running ----------------------------------------------------------------------------
+    def run(self) -> None:
+        """Block until ``stop()``: standby or active, as the lease decides."""
+        _claim(self)
+        try:
+            with self.app.app_context():
+                log.info("scheduler %s started (lease %ss, renewed every %ss)", self.holder,
+                         self.lease_seconds, self.renew_seconds)
+                while not self._stopping.is_set():
+                    self._step()
+                    self._wake.wait(self.renew_seconds)
+                    self._wake.clear()
+                self._wind_down()
+        finally:
+            _unclaim(self)
+            log.info("scheduler %s stopped", self.holder)
+
+    def start_background(self) -> SchedulerService:
+        _claim(self)
+        self._thread = threading.Thread(target=self.run, name=THREAD_NAME, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the loop to wind down (safe from a signal handler)."""
+        self._stopping.set()
+        self._wake.set()
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop; with ``wait``, also wait for the background thread, which lets runs in progress
+        finish, then releases the lease (APScheduler's ``shutdown(wait=...)`` meaning)."""
+        self.stop()
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def _step(self) -> None:
+        try:
+            if self._scheduler is None:
+                self._try_to_acquire()
+            else:
+                self._keep_lease()
+        except Exception as exc:
+            log.error("scheduler loop: %s", safe_error(exc).splitlines()[0])
+            if self._scheduler is not None and time.monotonic() >= self._lease_deadline:
+                log.error("lease could not be renewed before it expired: stop scheduling")
+                self._stop_scheduling()
+
+    def _try_to_acquire(self) -> None:
+        if self._inflight:
+            return  # runs started under a lost lease are still finishing here
+        started = time.monotonic()
+        got = lease.acquire(self.holder, self.lease_seconds)
+        if got is None:
+            return
+        if self._stopping.is_set():  # asked to stop while waiting for the database
+            lease.release(self.holder)
+            return
+        self._lease_deadline = started + self.lease_seconds
+        log.info("lease acquired by %s%s", self.holder,
+                 f" (previously held by {got.previous_holder})" if got.previous_holder else "")
+        if got.previous_holder and (previous := lease.parse_holder(got.previous_holder)):
+            closed = mark_interrupted(*previous)
+            if closed:
+                log.warning("%d run(s) left open by %s marked interrupted", closed, got.previous_holder)
+        try:
+            self._start_scheduling()
+        except Exception as exc:
+            log.error("could not start scheduling: %s", safe_error(exc).splitlines()[0])
+            self._stop_scheduling()
+            lease.release(self.holder)
+
+    def _keep_lease(self) -> None:
+        started = time.monotonic()
+        if lease.renew(self.holder, self.lease_seconds):
+            self._lease_deadline = started + self.lease_seconds
+            return
+        log.warning("lease taken over by another scheduler: stop scheduling")
+        self._stop_scheduling()
+
+    def _start_scheduling(self) -> None:
+        scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(
+                url=db.engine.url.render_as_string(hide_password=False), tablename=JOBSTORE_TABLE,
+                engine_options=self._jobstore_engine_options())},
+            executors={"default": ThreadPoolExecutor(self.max_workers)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=timezone.utc,
+        )
+        scheduler.start(paused=True)
+        with self._state_lock:
+            self._scheduler = scheduler
+            self._active = True
+        register_jobs(scheduler)
+        scheduler.resume()
+
+    def _jobstore_engine_options(self) -> dict:
+        options: dict = {"pool_pre_ping": True}
+        if db.engine.dialect.name == "postgresql":
+            # The store's transactions are tiny: a frozen holder must not keep its row locks
+            # (and so block the standby's registration) for longer than half a lease.
+            ms = int(max(self.lease_seconds / 2, 1.0) * 1000)
+            options["connect_args"] = {"options": f"-c idle_in_transaction_session_timeout={ms} -c lock_timeout={ms}"}
+        return options
+
+    def _stop_scheduling(self) -> None:
+        with self._state_lock:
+            scheduler, self._scheduler = self._scheduler, None
+            self._active = False
+        if scheduler is not None:
+            try:
+                scheduler.shutdown(wait=False)  # runs in progress go on; queued ones see _active
+            except Exception as exc:
+                log.error("scheduler shutdown: %s", safe_error(exc).splitlines()[0])
+
+    def _wind_down(self) -> None:
+        held = self._scheduler is not None
+        self._stop_scheduling()
+        # Keep the lease while our runs finish, so no standby starts a job beside them.
+        last_renewal = time.monotonic()
+        while self._inflight:
+            if held and time.monotonic() - last_renewal >= self.renew_seconds:
+                last_renewal = time.monotonic()
+                try:
+                    held = lease.renew(self.holder, self.lease_seconds)
+                except Exception as exc:
+                    log.error("lease renewal while stopping: %s", safe_error(exc).splitlines()[0])
+            time.sleep(0.05)
+        try:
+            if lease.release(self.holder):
+                log.info("lease released by %s", self.holder)
+        except Exception as exc:
+            log.error("lease release: %s", safe_error(exc).splitlines()[0])
+
+    # -- one scheduled run ------------------------------------------------------------------
+    def execute(self, name: str) -> None:
+        """Run one job for the scheduler; never raises (this is an executor thread)."""
+        with self._state_lock:
+            if not self._active:
+                return
+            self._inflight += 1
+            job_lock = self._job_locks[name]
+        try:
+            if not job_lock.acquire(blocking=False):
+                log.info("job %s still running from an earlier schedule: this run skipped", name)
+                return
+            try:
+                self._run_if_holder(name)
+            finally:
+                job_lock.release()
+        except Exception as exc:
+            log.error("job %s could not be run: %s", name, safe_error(exc).splitlines()[0])
+        finally:
+            with self._state_lock:
+                self._inflight -= 1
+
+    def _run_if_holder(self, name: str) -> None:
+        if time.monotonic() >= self._lease_deadline:
+            log.warning("job %s not run: the lease may have expired", name)
+            self._wake.set()
+            return
+        with self.app.app_context():
+            if not lease.is_held(self.holder):
+                log.warning("job %s not run: the lease is no longer ours", name)
+                self._wake.set()  # the loop notices at once and stops scheduling
+                return
+            run_job(name, source=self.source)
+
+
+def register_jobs(scheduler: BackgroundScheduler) -> None:
+    """Put every registry job in the (running, paused) scheduler's store; drop jobs no longer listed.
+
+    A job whose schedule is unchanged keeps the next run time stored by the previous holder, so a
+    tick missed while schedulers changed hands still runs once (coalesced) if it is within the
+    job's misfire grace time.
+    """
+    specs = registry()
+    stored = {job.id: job for job in scheduler.get_jobs()}
+    for job_id in stored.keys() - specs.keys():
+        scheduler.remove_job(job_id)
+    now = datetime.now(timezone.utc)
+    for spec in specs.values():
+        trigger = spec.trigger.build()
+        options = {}
+        old = stored.get(spec.name)
+        if (old is not None and old.next_run_time is not None and repr(old.trigger) == repr(trigger)
+                and old.next_run_time >= now - timedelta(seconds=spec.grace_seconds)):
+            options["next_run_time"] = old.next_run_time
+        scheduler.add_job(f"{__name__}:execute", trigger=trigger, args=[spec.name], id=spec.name,
+                          name=spec.name, replace_existing=True, coalesce=True, max_instances=1,
+                          misfire_grace_time=spec.grace_seconds, **options)
+
+
+def start_in_background(app: Flask) -> SchedulerService:
+    """The demo's scheduler: the same lease-guarded loop in a daemon thread.
+
+    Returns the service; call ``shutdown()`` on it when the demo stops. At interpreter exit it is
+    waited for (10 s at most), so the lease is released even after ``shutdown(wait=False)``.
+    Never call this from ``create_app``.
+    """
+    service = SchedulerService(app, source=RunSource.DEMO).start_background()
+    atexit.register(service.shutdown, timeout=10)
+    return service
+
+
+def _claim(service: SchedulerService) -> None:
+    global _service
+    with _service_lock:
+        if _service is not None and _service is not service:
+            raise RuntimeError("a scheduler service already runs in this process")
+        _service = service
+
+
+def _unclaim(service: SchedulerService) -> None:
+    global _service
+    with _service_lock:
+        if _service is service:
+            _service = None
