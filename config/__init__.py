@@ -29,6 +29,21 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = _env(name)
+    return float(value) if value not in (None, "") else default
+
+
+def _env_thresholds(name: str, default: str) -> dict[str, float]:
+    """"imatinib:0.90,nilotinib:0.90" -> {"imatinib": 0.9, "nilotinib": 0.9}."""
+    out = {}
+    for part in (_env(name, default) or "").split(","):
+        inn, _, value = part.strip().partition(":")
+        if inn and value:
+            out[inn.strip().lower()] = float(value)
+    return out
+
+
 class ConfigError(RuntimeError):
     """Raised when the settings are unsafe or incomplete for the environment."""
 
@@ -65,8 +80,56 @@ class BaseConfig:
     TWILIO_MESSAGING_SERVICE_SID = _env("TWILIO_MESSAGING_SERVICE_SID")
     TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # None: Twilio's own
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+    TWILIO_TIMEOUT_SECONDS = _env_float("TWILIO_TIMEOUT_SECONDS", 10.0)
+    # Outbox dispatch: a long code sends ~1 segment/s, a short code or a service 100+/s.
+    OUTBOX_RATE_PER_SECOND = _env_float("OUTBOX_RATE_PER_SECOND", 1.0)
+    OUTBOX_RATE_BURST = _env_float("OUTBOX_RATE_BURST", 0.0)  # 0: rate / 10, at least 1
+    OUTBOX_BATCH_SIZE = _env_int("OUTBOX_BATCH_SIZE", 50)
+    OUTBOX_TIME_BUDGET_SECONDS = _env_float("OUTBOX_TIME_BUDGET_SECONDS", 50.0)
+    OUTBOX_LEASE_SECONDS = _env_float("OUTBOX_LEASE_SECONDS", 120.0)
+    OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 8)
+    OUTBOX_BACKOFF_BASE_SECONDS = _env_float("OUTBOX_BACKOFF_BASE_SECONDS", 30.0)
+    OUTBOX_BACKOFF_MAX_SECONDS = _env_float("OUTBOX_BACKOFF_MAX_SECONDS", 3600.0)
+    OUTBOX_BACKOFF_JITTER = _env_float("OUTBOX_BACKOFF_JITTER", 0.2)
+    # Clock difference tolerated between us and the provider when reconciling.
+    OUTBOX_RECONCILE_SKEW_SECONDS = _env_float("OUTBOX_RECONCILE_SKEW_SECONDS", 120.0)
     HOSPITAL_PHONE_DEFAULT = _env("HOSPITAL_PHONE_DEFAULT", "+33100000000")
+    # Check-ins (issue 3): planning horizon, chasing delays, call retries.
+    CHECKIN_PLAN_HORIZON_HOURS = _env_int("CHECKIN_PLAN_HORIZON_HOURS", 48)
+    CHECKIN_REMINDER_HOURS = _env_int("CHECKIN_REMINDER_HOURS", 24)
+    CHECKIN_CALL_TASK_HOURS = _env_int("CHECKIN_CALL_TASK_HOURS", 72)
+    CHECKIN_CLOSE_HOURS = _env_int("CHECKIN_CLOSE_HOURS", 0)  # 0: close at the end of the period
+    CHECKIN_CALL_RETRY_MINUTES = _env_int("CHECKIN_CALL_RETRY_MINUTES", 30)
+    CHECKIN_CALL_MAX_ATTEMPTS = _env_int("CHECKIN_CALL_MAX_ATTEMPTS", 2)
+    CHECKIN_VOICE_TIMEOUT_SECONDS = _env_int("CHECKIN_VOICE_TIMEOUT_SECONDS", 8)
+    CHECKIN_BATCH_SIZE = _env_int("CHECKIN_BATCH_SIZE", 500)
+    CHECKIN_SEND_WINDOW_HOURS = _env_int("CHECKIN_SEND_WINDOW_HOURS", 12)  # from the patient's hour
+    # Scheduler (issue 3): one active instance holds a database lease; standbys take it over
+    # once it expires. Renew at most every half lease.
+    SCHEDULER_LEASE_SECONDS = _env_float("SCHEDULER_LEASE_SECONDS", 30.0)
+    SCHEDULER_RENEW_SECONDS = _env_float("SCHEDULER_RENEW_SECONDS", 10.0)
+    SCHEDULER_MAX_WORKERS = _env_int("SCHEDULER_MAX_WORKERS", 4)
+    JOB_RUN_RETENTION_DAYS = _env_int("JOB_RUN_RETENTION_DAYS", 14)
+    # A module whose ``JOBS`` replaces app.jobs.registry.JOBS (tests, special deployments).
+    JOBS_MODULE = _env("JOBS_MODULE")
+    # Adherence (issue 5). Defaults from CLINICAL.md, for each site to review: PDC below
+    # ADHERENCE_PDC_ALERT is non-adherence (orange); per drug, below the "watch" threshold is
+    # yellow (imatinib in CML: 90%). Measured over ADHERENCE_ALERT_WINDOW days ("30" or "90").
+    ADHERENCE_PDC_ALERT = _env_float("ADHERENCE_PDC_ALERT", 0.80)
+    ADHERENCE_PDC_WATCH = _env_thresholds("ADHERENCE_PDC_WATCH", "imatinib:0.90")
+    ADHERENCE_ALERT_WINDOW = _env("ADHERENCE_ALERT_WINDOW", "90")
+    ADHERENCE_MIN_NEEDED_DAYS = _env_int("ADHERENCE_MIN_NEEDED_DAYS", 14)
+    ADHERENCE_SELF_REPORT_AGREE = _env_float("ADHERENCE_SELF_REPORT_AGREE", 0.95)
+    ADHERENCE_EARLY_REFILL_FRACTION = _env_float("ADHERENCE_EARLY_REFILL_FRACTION", 0.20)
+    ADHERENCE_LATE_REFILL_GRACE_DAYS = _env_int("ADHERENCE_LATE_REFILL_GRACE_DAYS", 3)
+    ADHERENCE_OVERSUPPLY_FACTOR = _env_float("ADHERENCE_OVERSUPPLY_FACTOR", 2.0)
+    ADHERENCE_FIRST_ANSWER_LOOKBACK_DAYS = _env_int("ADHERENCE_FIRST_ANSWER_LOOKBACK_DAYS", 7)
+    ADHERENCE_ALERT_COOLDOWN_DAYS = _env_int("ADHERENCE_ALERT_COOLDOWN_DAYS", 14)
+    ADHERENCE_BATCH_SIZE = _env_int("ADHERENCE_BATCH_SIZE", 5000)
+    ADHERENCE_PG_WORK_MEM = _env("ADHERENCE_PG_WORK_MEM", "64MB")  # for the nightly job's aggregates
     DEMO_TOOLS = False
+    # Polled endpoints that must not keep an idle session alive.
+    PASSIVE_ENDPOINTS = ("triage.counts",)
 
     @classmethod
     def validate(cls, config: dict) -> None:
@@ -79,6 +142,7 @@ class DevelopmentConfig(BaseConfig):
     SECRET_KEY = _env("SECRET_KEY", "dev-only-insecure-key-never-use-in-production")
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     SESSION_IDLE_MINUTES = _env_int("SESSION_IDLE_MINUTES", 60)
+    OUTBOX_RATE_PER_SECOND = _env_float("OUTBOX_RATE_PER_SECOND", 20.0)
     DEMO_TOOLS = True
 
 
@@ -111,6 +175,8 @@ class ProductionConfig(BaseConfig):
             missing = [k for k in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not config.get(k)]
             if missing:
                 raise ConfigError("missing provider credentials: " + ", ".join(missing))
+            if not config.get("TWILIO_FROM_NUMBER") and not config.get("TWILIO_MESSAGING_SERVICE_SID"):
+                raise ConfigError("set ONCOLINK_TWILIO_FROM_NUMBER or ONCOLINK_TWILIO_MESSAGING_SERVICE_SID")
         elif config.get("SMS_PROVIDER") == "console":
             raise ConfigError("the console SMS provider is for development: set ONCOLINK_SMS_PROVIDER")
 

@@ -6,6 +6,13 @@ SDK to parse its answers, records what it accepted, can inject faults, and can
 send signed status callbacks.  Error codes follow Twilio's documented ones
 where they exist; wording and field coverage are approximations.
 
+Lists (``GET Messages.json`` / ``Calls.json``) return records newest first, paged
+with ``PageSize`` and an opaque ``PageToken`` (anchored on the last record shown,
+so records added meanwhile never shift a page).  Messages filter on ``To``,
+``From`` and ``DateSent`` / ``DateSent<`` / ``DateSent>`` (a message not yet sent
+has no DateSent and never matches a DateSent filter, as on Twilio); calls filter
+on ``To``, ``From`` and ``Status``.
+
 Fault handling order for a create request: authentication (401), then the
 queued ``fail_next``/``hang_next`` faults (FIFO, one per create request), then
 parameter validation (400), then ``error_for`` numbers, then acceptance.
@@ -22,6 +29,7 @@ import uuid
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any, Deque, Dict, List, Optional, Tuple
+from urllib.parse import urlencode
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -72,6 +80,36 @@ def _num_segments(body: str) -> int:
     if units <= single:
         return 1
     return math.ceil(units / multi)
+
+
+def _date_sent(record: Dict[str, Any]) -> Optional[datetime]:
+    sent = record["status"] in ("sent", "delivered", "undelivered", "read")
+    return record["updated_at"] if sent else None
+
+
+def _date_sent_check(value: str, op: str) -> Any:
+    """A DateSent filter: a ``YYYY-MM-DD`` day, or an ISO 8601 UTC instant."""
+    if "T" in value:
+        instant = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+        def project(d: datetime) -> Any:
+            return d.replace(microsecond=0)
+    else:
+        instant = datetime.strptime(value, "%Y-%m-%d").date()  # type: ignore[assignment]
+
+        def project(d: datetime) -> Any:
+            return d.date()
+
+    def check(record: Dict[str, Any]) -> bool:
+        sent = _date_sent(record)
+        if sent is None:
+            return False
+        value_ = project(sent)
+        if op == "eq":
+            return value_ == instant
+        return value_ <= instant if op == "le" else value_ >= instant
+
+    return check
 
 
 def _now() -> datetime:
@@ -158,8 +196,10 @@ class FakeTwilio:
         self._url_map = Map(
             [
                 Rule(f"{prefix}/Messages.json", endpoint="create_message", methods=["POST"]),
+                Rule(f"{prefix}/Messages.json", endpoint="list_message", methods=["GET"]),
                 Rule(f"{prefix}/Messages/<sid>.json", endpoint="fetch_message", methods=["GET"]),
                 Rule(f"{prefix}/Calls.json", endpoint="create_call", methods=["POST"]),
+                Rule(f"{prefix}/Calls.json", endpoint="list_call", methods=["GET"]),
                 Rule(f"{prefix}/Calls/<sid>.json", endpoint="fetch_call", methods=["GET"]),
             ],
             strict_slashes=False,
@@ -450,6 +490,8 @@ class FakeTwilio:
                 status = int(value)
                 return self._json(_error_body(20000 + status, status, "Injected failure"), status)
 
+        if endpoint.startswith("list_"):
+            return self._list(endpoint[len("list_"):], request.args)
         form = request.form
         if endpoint == "create_message":
             return self._create_message(form)
@@ -548,15 +590,73 @@ class FakeTwilio:
             self._spawn_callbacks(record["sid"], [("completed", None)])
         return self._json(payload, 201)
 
+    def _list(self, kind: str, args: Any) -> Response:
+        try:
+            page_size = max(1, min(1000, int(args.get("PageSize", "50"))))
+            page = max(0, int(args.get("Page", "0")))
+        except ValueError:
+            return self._json(_error_body(20001, 400, "Invalid paging parameter"), 400)
+        filters = {k: v for k, v in args.items() if k not in ("PageSize", "Page", "PageToken")}
+        try:
+            keep = self._list_filter(kind, filters)
+        except ValueError:
+            return self._json(_error_body(20001, 400, "Invalid filter value"), 400)
+        with self._lock:
+            source = self._messages if kind == "message" else self._calls
+            # Newest first; records made in the same instant keep their reverse arrival order.
+            ordered = [dict(r) for r in reversed(source) if keep(r)]
+        ordered.sort(key=lambda r: r["created_at"], reverse=True)
+        start = 0
+        token = args.get("PageToken", "")
+        if token.startswith("PA"):
+            after = token[2:]
+            positions = [i for i, r in enumerate(ordered) if r["sid"] == after]
+            start = positions[0] + 1 if positions else len(ordered)
+        chunk = ordered[start:start + page_size]
+        key = "messages" if kind == "message" else "calls"
+        path = f"/{API_VERSION}/Accounts/{self.account_sid}/{'Messages' if kind == 'message' else 'Calls'}.json"
+
+        def uri(extra: Dict[str, str]) -> str:
+            return path + "?" + urlencode({**filters, "PageSize": str(page_size), **extra})
+
+        has_more = start + page_size < len(ordered)
+        payload = {
+            key: [self._message_json(r) if kind == "message" else self._call_json(r) for r in chunk],
+            "end": start + len(chunk) - 1 if chunk else 0,
+            "first_page_uri": uri({"Page": "0"}),
+            "next_page_uri": uri({"Page": str(page + 1), "PageToken": "PA" + chunk[-1]["sid"]})
+            if has_more and chunk else None,
+            "page": page,
+            "page_size": page_size,
+            "previous_page_uri": None,
+            "start": start,
+            "uri": uri({"Page": str(page)}),
+        }
+        return self._json(payload, 200)
+
+    @staticmethod
+    def _list_filter(kind: str, filters: Dict[str, str]) -> Any:
+        checks = []
+        if filters.get("To"):
+            checks.append(lambda r, v=filters["To"]: r["to"] == v)
+        if filters.get("From"):
+            checks.append(lambda r, v=filters["From"]: r["from_"] == v)
+        if kind == "call" and filters.get("Status"):
+            checks.append(lambda r, v=filters["Status"]: r["status"] == v)
+        if kind == "message":
+            for key, op in (("DateSent", "eq"), ("DateSent<", "le"), ("DateSent>", "ge")):
+                if filters.get(key):
+                    checks.append(_date_sent_check(filters[key], op))
+        return lambda r: all(check(r) for check in checks)
+
     def _message_json(self, rec: Dict[str, Any]) -> Dict[str, Any]:
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{rec['sid']}.json"
-        sent = rec["status"] in ("sent", "delivered", "undelivered", "read")
         return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
             "body": rec["body"],
             "date_created": _rfc2822(rec["created_at"]),
-            "date_sent": _rfc2822(rec["updated_at"]) if sent else None,
+            "date_sent": _rfc2822(_date_sent(rec)),
             "date_updated": _rfc2822(rec["updated_at"]),
             "direction": "outbound-api",
             "error_code": rec["error_code"],

@@ -1,0 +1,370 @@
+"""The outbox dispatcher: sends committed outbox rows once, at the provider's rate.
+
+One pass:
+
+1. Claim a few due rows in a short transaction (``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL; ``BEGIN IMMEDIATE`` serialises claimers on SQLite): ``sending``,
+   ``attempts + 1``, a lease (``claimed_until``); commit.
+2. For each row, with no transaction open: if it was tried before, first ask the provider
+   whether an earlier attempt got through (reconciliation); else (or if not) send it.
+3. Record the answer at once in its own transaction, fenced on ``attempts`` so a
+   dispatcher that lost its lease cannot overwrite a newer claim.
+
+Why a row is never sent twice: a row is only resent after a reconciliation that found
+no unattributed provider message with the same recipient and body since its first attempt.
+A process killed between the provider's answer and the commit leaves the row ``sending``;
+once its lease runs out the next claim reconciles and adopts the provider's message.
+
+Residual risk: a retried row goes out twice when an earlier attempt did reach the provider
+but the reconciliation cannot see it: the provider's list lags behind its accepted
+messages, the provider rewrote the body (e.g. "smart encoding" of a messaging service
+replacing typographic quotes), or the two clocks differ by more than
+``OUTBOX_RECONCILE_SKEW_SECONDS``. Calls carry no body: an orphaned call is matched on
+recipient and time only, so another unattributed call to the same number in that window
+would be taken for it (the row is then marked sent although its own call never started).
+A row given up as ``dead`` after an ambiguous failure (timeout) may in fact have been
+delivered. The console provider keeps no record: in development a crash can print twice.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.core.db import UTCDateTime, is_postgres, sqlite_immediate_transactions
+from app.core.time import utcnow
+from app.extensions import db
+from config import ConfigError
+
+from .models import MessageChannel, OutboxEntry, OutboxState
+from .optout import mark_unsubscribed
+from .pacing import TokenBucket, backoff_delay
+from .providers import (
+    ERROR_UNSUBSCRIBED,
+    PermanentProviderError,
+    ProviderError,
+    ProviderResult,
+    SentRecord,
+    SmsProvider,
+    TemporaryProviderError,
+)
+from .status import record_outbound
+
+log = logging.getLogger("oncolink.notifications")
+
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    public_base_url: str
+    rate_per_second: float = 1.0
+    rate_burst: float = 0.0  # 0: a tenth of a second's worth (at least 1)
+    batch_size: int = 50
+    time_budget_s: float = 50.0
+    lease_s: float = 120.0
+    max_attempts: int = 8
+    backoff_base_s: float = 30.0
+    backoff_max_s: float = 3600.0
+    backoff_jitter: float = 0.2
+    reconcile_skew_s: float = 120.0
+    provider_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.lease_s <= 2 * self.provider_timeout_s + 1:
+            raise ConfigError("OUTBOX_LEASE_SECONDS must exceed twice TWILIO_TIMEOUT_SECONDS plus 1 s")
+        if self.max_attempts < 1:
+            raise ConfigError("OUTBOX_MAX_ATTEMPTS must be at least 1")
+
+    @classmethod
+    def from_config(cls, config: Any) -> DispatchSettings:
+        return cls(
+            public_base_url=config["PUBLIC_BASE_URL"].rstrip("/"),
+            rate_per_second=float(config["OUTBOX_RATE_PER_SECOND"]),
+            rate_burst=float(config.get("OUTBOX_RATE_BURST", 0.0)),
+            batch_size=int(config["OUTBOX_BATCH_SIZE"]),
+            time_budget_s=float(config["OUTBOX_TIME_BUDGET_SECONDS"]),
+            lease_s=float(config["OUTBOX_LEASE_SECONDS"]),
+            max_attempts=int(config["OUTBOX_MAX_ATTEMPTS"]),
+            backoff_base_s=float(config["OUTBOX_BACKOFF_BASE_SECONDS"]),
+            backoff_max_s=float(config["OUTBOX_BACKOFF_MAX_SECONDS"]),
+            backoff_jitter=float(config["OUTBOX_BACKOFF_JITTER"]),
+            reconcile_skew_s=float(config["OUTBOX_RECONCILE_SKEW_SECONDS"]),
+            provider_timeout_s=float(config.get("TWILIO_TIMEOUT_SECONDS", 10.0)),
+        )
+
+    @property
+    def status_callback_url(self) -> str:
+        return self.public_base_url + STATUS_CALLBACK_PATH
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed row as plain values: no ORM object lives across the provider call."""
+
+    id: int
+    channel: str
+    to_number: str
+    body: str | None
+    twiml_path: str | None
+    patient_id: int | None
+    ref: str | None
+    attempts: int  # including this one: the fencing token of this claim
+    first_attempt_at: datetime
+    claimed_until: datetime
+    tried_before: bool
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    reconciled: int = 0  # found already sent by an earlier attempt, not sent again
+    retried: int = 0  # temporary failure, back to pending
+    failed: int = 0  # permanent failure
+    dead: int = 0  # too many attempts
+    released: int = 0  # claimed, then handed back unsent (time budget or short lease)
+    lost: int = 0  # outcome could not be recorded: left for the next reconciliation
+    elapsed_s: float = field(default=0.0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Dispatcher:
+    def __init__(self, provider: SmsProvider, settings: DispatchSettings, *,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None):
+        self.provider = provider
+        self.settings = settings
+        self._monotonic = monotonic
+        burst = settings.rate_burst or settings.rate_per_second / 10
+        self.bucket = TokenBucket(settings.rate_per_second, burst=burst, monotonic=monotonic, sleep=sleep)
+        self.rng = rng or random.Random()
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, *, batch_size: int | None = None, time_budget_s: float | None = None) -> DispatchStats:
+        """Send due rows until none is due or the time budget is spent (0: no budget)."""
+        stats = DispatchStats()
+        started = self._monotonic()
+        budget = self.settings.time_budget_s if time_budget_s is None else time_budget_s
+        deadline = started + budget if budget and budget > 0 else None
+        if db.session.new or db.session.dirty or db.session.deleted:
+            raise RuntimeError("the dispatcher commits on its own: commit or roll back first")
+        db.session.rollback()  # start from no open transaction
+        with sqlite_immediate_transactions():
+            self._loop(stats, self._batch_limit(batch_size), deadline)
+        stats.elapsed_s = round(self._monotonic() - started, 3)
+        return stats
+
+    def _batch_limit(self, batch_size: int | None) -> int:
+        limit = batch_size or self.settings.batch_size
+        if self.settings.rate_per_second > 0:
+            # Claim no more than can be sent in a quarter of the lease at this rate.
+            limit = min(limit, max(1, int(self.settings.rate_per_second * self.settings.lease_s / 4)))
+        return max(1, limit)
+
+    def _loop(self, stats: DispatchStats, limit: int, deadline: float | None) -> None:
+        while deadline is None or self._monotonic() < deadline:
+            claims = self.claim(limit)
+            if not claims:
+                return
+            stats.claimed += len(claims)
+            for index, claim in enumerate(claims):
+                if (deadline is not None and self._monotonic() >= deadline) or not self._lease_ok(claim):
+                    stats.released += self.release(claims[index:])
+                    return
+                self.process(claim, stats)
+
+    def _lease_ok(self, claim: Claim) -> bool:
+        # Room for a reconciliation and a send, each bounded by the provider timeout.
+        needed = timedelta(seconds=2 * self.settings.provider_timeout_s + 1)
+        return claim.claimed_until - utcnow() > needed
+
+    # ------------------------------------------------------------------ claim / release
+
+    def claim(self, limit: int) -> list[Claim]:
+        """Mark up to ``limit`` due rows ``sending`` and commit; returns them as plain values."""
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_s)
+        due = or_(
+            OutboxEntry.state == OutboxState.PENDING,
+            and_(OutboxEntry.state == OutboxState.SENDING,
+                 or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now)),
+        )
+        query = (select(OutboxEntry.id, OutboxEntry.channel, OutboxEntry.to_number, OutboxEntry.body,
+                        OutboxEntry.twiml_path, OutboxEntry.patient_id, OutboxEntry.ref,
+                        OutboxEntry.attempts, OutboxEntry.first_attempt_at)
+                 .where(due, OutboxEntry.next_attempt_at <= now)
+                 .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+                 .limit(limit))
+        if is_postgres():
+            query = query.with_for_update(skip_locked=True)
+        try:
+            rows = db.session.execute(query).all()
+            if rows:
+                db.session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id.in_([row.id for row in rows]))
+                    .values(state=OutboxState.SENDING, attempts=OutboxEntry.attempts + 1,
+                            claimed_until=until,
+                            first_attempt_at=func.coalesce(OutboxEntry.first_attempt_at,
+                                                           literal(now, UTCDateTime())))
+                    .execution_options(synchronize_session=False))
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        return [Claim(id=row.id, channel=row.channel, to_number=row.to_number, body=row.body,
+                      twiml_path=row.twiml_path, patient_id=row.patient_id, ref=row.ref,
+                      attempts=row.attempts + 1, first_attempt_at=row.first_attempt_at or now,
+                      claimed_until=until, tried_before=row.first_attempt_at is not None)
+                for row in rows]
+
+    def release(self, claims: list[Claim]) -> int:
+        """Hand unsent claims back as they were (not counted as an attempt)."""
+        released = 0
+        for claim in claims:
+            values: dict[str, Any] = {"state": OutboxState.PENDING, "attempts": claim.attempts - 1,
+                                      "claimed_until": None}
+            if not claim.tried_before:
+                values["first_attempt_at"] = None
+            released += self._fenced_update(claim, values)
+        db.session.commit()
+        return released
+
+    def _fenced_update(self, claim: Claim, values: dict[str, Any]) -> int:
+        result = db.session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id == claim.id, OutboxEntry.state == OutboxState.SENDING,
+                   OutboxEntry.attempts == claim.attempts)
+            .values(**values)
+            .execution_options(synchronize_session=False))
+        return result.rowcount
+
+    # ------------------------------------------------------------------ one row
+
+    def process(self, claim: Claim, stats: DispatchStats) -> None:
+        try:
+            if claim.tried_before:
+                found = self.reconcile(claim)
+                if found is not None:
+                    self._record_sent(claim, ProviderResult(found.sid, found.status or "queued"), stats,
+                                      reconciled=True)
+                    return
+            self.bucket.take()
+            result = self._send(claim)
+        except PermanentProviderError as exc:
+            self._record_permanent(claim, exc, stats)
+            return
+        except TemporaryProviderError as exc:
+            self._record_temporary(claim, exc, stats)
+            return
+        self._record_sent(claim, result, stats)
+
+    def _send(self, claim: Claim) -> ProviderResult:
+        callback = self.settings.status_callback_url
+        if claim.channel == MessageChannel.VOICE:
+            url = self.settings.public_base_url + (claim.twiml_path or "")
+            return self.provider.start_call(claim.to_number, url, callback)
+        return self.provider.send_sms(claim.to_number, claim.body or "", callback)
+
+    def reconcile(self, claim: Claim) -> SentRecord | None:
+        """The provider's record of an earlier attempt of this row, if one got through."""
+        since = claim.first_attempt_at - timedelta(seconds=self.settings.reconcile_skew_s)
+        if claim.channel == MessageChannel.VOICE:
+            records = self.provider.recent_calls(claim.to_number, since)
+        else:
+            records = [r for r in self.provider.recent_messages(claim.to_number, since)
+                       if r.body == claim.body]
+        candidates = [r for r in records if r.created_at is None or r.created_at >= since]
+        if not candidates:
+            return None
+        try:
+            taken = set(db.session.scalars(select(OutboxEntry.provider_sid).where(
+                OutboxEntry.provider_sid.in_([r.sid for r in candidates]))))
+        finally:
+            db.session.rollback()  # a read: release SQLite's lock before anything else
+        free = [r for r in candidates if r.sid not in taken]
+        if not free:
+            return None
+        return min(free, key=lambda r: (r.created_at is None, r.created_at or utcnow(), r.sid))
+
+    # ------------------------------------------------------------------ outcomes
+
+    def _record_sent(self, claim: Claim, result: ProviderResult, stats: DispatchStats, *,
+                     reconciled: bool = False) -> None:
+        for attempt in (1, 2):
+            try:
+                changed = self._fenced_update(claim, {
+                    "state": OutboxState.SENT, "provider_sid": result.sid, "sent_at": utcnow(),
+                    "claimed_until": None,
+                })
+                if not changed:
+                    db.session.rollback()
+                    stats.lost += 1
+                    log.warning("outbox %s: claim lost before its result was recorded", claim.id)
+                    return
+                record_outbound(sid=result.sid, status=result.status, channel=claim.channel,
+                                body=claim.body, to_number=claim.to_number,
+                                from_number=self.provider.sender, patient_id=claim.patient_id,
+                                outbox_id=claim.id, ref=claim.ref, optimistic=attempt == 1)
+                db.session.commit()
+                break
+            except IntegrityError:
+                # A status callback stored this SID first (merge with it on the second try),
+                # or another reconciliation adopted this SID (leave the row to the next one).
+                db.session.rollback()
+                if attempt == 2:
+                    stats.lost += 1
+                    log.error("outbox %s: provider SID already attributed", claim.id)
+                    return
+        if reconciled:
+            stats.reconciled += 1
+        else:
+            stats.sent += 1
+
+    def _record_temporary(self, claim: Claim, error: ProviderError, stats: DispatchStats) -> None:
+        values: dict[str, Any] = {"claimed_until": None, "last_error_code": error.code,
+                                  "last_error": error.description}
+        if claim.attempts >= self.settings.max_attempts:
+            values["state"] = OutboxState.DEAD
+        else:
+            values["state"] = OutboxState.PENDING
+            values["next_attempt_at"] = utcnow() + backoff_delay(
+                claim.attempts, base_s=self.settings.backoff_base_s, max_s=self.settings.backoff_max_s,
+                jitter=self.settings.backoff_jitter, rng=self.rng)
+        if self._fenced_update(claim, values):
+            db.session.commit()
+            if values["state"] == OutboxState.DEAD:
+                stats.dead += 1
+                log.warning("outbox %s: dead after %s attempts (%s)", claim.id, claim.attempts,
+                            error.description)
+            else:
+                stats.retried += 1
+        else:
+            db.session.rollback()
+            stats.lost += 1
+
+    def _record_permanent(self, claim: Claim, error: PermanentProviderError, stats: DispatchStats) -> None:
+        changed = self._fenced_update(claim, {
+            "state": OutboxState.FAILED, "claimed_until": None, "last_error_code": error.code,
+            "last_error": error.description,
+        })
+        if not changed:
+            db.session.rollback()
+            stats.lost += 1
+            return
+        if error.code == ERROR_UNSUBSCRIBED:
+            mark_unsubscribed(claim.to_number, source=f"provider error {error.code}")
+        db.session.commit()
+        stats.failed += 1
+        log.info("outbox %s: refused by the provider (%s)", claim.id, error.description)

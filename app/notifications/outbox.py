@@ -1,0 +1,125 @@
+"""Writing to the outbox: every SMS or call starts as a row in the caller's transaction.
+
+Nothing is sent here. The dispatcher (``dispatcher.py``) picks rows up only once the
+transaction that wrote them has committed, so a rolled-back change never reaches a
+patient. The idempotency key is the caller's way to say "this message, once": it is
+stored, never shown to the patient.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.core.time import utcnow
+from app.extensions import db
+
+from .models import MessageChannel, OutboxEntry, OutboxState
+from .segments import count_segments
+
+MAX_SEGMENTS = 2
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _check_number(to: str) -> None:
+    if not isinstance(to, str) or not _E164.match(to):
+        raise ValueError("the recipient must be an E.164 phone number")
+
+
+def _check_key(idempotency_key: str) -> None:
+    if not idempotency_key or len(idempotency_key) > 200:
+        raise ValueError("the idempotency key must be 1 to 200 characters")
+
+
+def find_by_key(idempotency_key: str) -> OutboxEntry | None:
+    return db.session.scalar(select(OutboxEntry).where(OutboxEntry.idempotency_key == idempotency_key))
+
+
+def _add_once(entry: OutboxEntry) -> OutboxEntry:
+    existing = find_by_key(entry.idempotency_key)
+    if existing is not None:
+        return existing
+    try:
+        # A savepoint, so a concurrent writer of the same key costs only this insert.
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:
+        existing = find_by_key(entry.idempotency_key)
+        if existing is None:
+            raise
+        return existing
+    return entry
+
+
+def enqueue_sms(*, to: str, body: str, idempotency_key: str, purpose: str,
+                patient_id: int | None = None, ref: str | None = None,
+                not_before: datetime | None = None) -> OutboxEntry:
+    """Queue one SMS (flushed, not committed); the same key twice returns the first row."""
+    _check_number(to)
+    _check_key(idempotency_key)
+    encoding, segments = count_segments(body or "")
+    if segments == 0:
+        raise ValueError("an SMS needs a body")
+    if segments > MAX_SEGMENTS:
+        raise ValueError(f"the SMS takes {segments} {encoding} segments; at most {MAX_SEGMENTS} allowed")
+    return _add_once(OutboxEntry(
+        idempotency_key=idempotency_key, channel=MessageChannel.SMS, to_number=to, body=body,
+        purpose=purpose, patient_id=patient_id, ref=ref, state=OutboxState.PENDING,
+        attempts=0, next_attempt_at=not_before or utcnow(), created_at=utcnow(),
+    ))
+
+
+def enqueue_call(*, to: str, idempotency_key: str, purpose: str, twiml_path: str,
+                 patient_id: int | None = None, ref: str | None = None,
+                 not_before: datetime | None = None) -> OutboxEntry:
+    """Queue one automated call; the provider fetches its TwiML from PUBLIC_BASE_URL + twiml_path."""
+    _check_number(to)
+    _check_key(idempotency_key)
+    if not twiml_path or not twiml_path.startswith("/"):
+        raise ValueError("twiml_path must be an absolute path such as /voice/checkin/12")
+    return _add_once(OutboxEntry(
+        idempotency_key=idempotency_key, channel=MessageChannel.VOICE, to_number=to,
+        twiml_path=twiml_path, purpose=purpose, patient_id=patient_id, ref=ref,
+        state=OutboxState.PENDING, attempts=0, next_attempt_at=not_before or utcnow(),
+        created_at=utcnow(),
+    ))
+
+
+def entries_for_ref(ref: str) -> list[OutboxEntry]:
+    return list(db.session.scalars(select(OutboxEntry).where(OutboxEntry.ref == ref)
+                                   .order_by(OutboxEntry.id)))
+
+
+def dead_entries(limit: int = 100) -> list[OutboxEntry]:
+    """Messages the dispatcher gave up on, newest first: a nurse has to reach these patients."""
+    return list(db.session.scalars(
+        select(OutboxEntry).where(OutboxEntry.state.in_([OutboxState.DEAD, OutboxState.FAILED]))
+        .order_by(OutboxEntry.id.desc()).limit(limit)))
+
+
+def state_counts() -> dict[str, int]:
+    rows = db.session.execute(select(OutboxEntry.state, func.count()).group_by(OutboxEntry.state))
+    counts = {state.value: 0 for state in OutboxState}
+    counts.update({state: n for state, n in rows})
+    return counts
+
+
+def oldest_due(now: datetime | None = None) -> datetime | None:
+    """When the longest-waiting due row became due (None when nothing waits)."""
+    now = now or utcnow()
+    return db.session.scalar(select(func.min(OutboxEntry.next_attempt_at)).where(
+        OutboxEntry.state == OutboxState.PENDING, OutboxEntry.next_attempt_at <= now))
+
+
+def requeue_dead(entry: OutboxEntry) -> None:
+    """Give a dead row a fresh set of attempts (after the cause was fixed)."""
+    if entry.state != OutboxState.DEAD:
+        raise ValueError("only dead messages can be queued again")
+    entry.state = OutboxState.PENDING
+    entry.attempts = 0
+    # first_attempt_at stays: an earlier attempt may have reached the provider, so the
+    # next one still reconciles before sending.
+    entry.next_attempt_at = utcnow()
+    db.session.flush()
