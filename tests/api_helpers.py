@@ -14,7 +14,8 @@ PATIENT_TABLES = ("patient", "enrolment", "enrolment_event", "prescription", "pr
 def bearer(db, prof) -> dict[str, str]:
     raw = issue_api_token(prof, "test")
     db.session.commit()
-    return {"Authorization": f"Bearer {raw}"}
+    # These tests read English messages; French is the default (see test_api_messages_follow_accept_language).
+    return {"Authorization": f"Bearer {raw}", "Accept-Language": "en"}
 
 
 def enrol_body(circuit, **changes) -> dict:

@@ -54,3 +54,20 @@ def actions(alert_id: int, kind: str) -> list[AlertAction]:
     return list(db.session.scalars(select(AlertAction).where(AlertAction.alert_id == alert_id,
                                                              AlertAction.kind == kind)
                                    .order_by(AlertAction.id)))
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def english(app, circuit, db):
+    """These tests read the English texts: the professionals and the site default speak English
+    (French is the platform default; tests/test_oncall_paging.py checks the French pages too)."""
+    saved = app.config["BABEL_DEFAULT_LOCALE"]
+    app.config["BABEL_DEFAULT_LOCALE"] = "en"
+    for prof in (circuit.nurse, circuit.oncologist, circuit.hospital_pharmacist, circuit.other_nurse,
+                 circuit.other_oncologist, circuit.admin):
+        prof.language = "en"
+    db.session.commit()
+    yield
+    app.config["BABEL_DEFAULT_LOCALE"] = saved

@@ -224,3 +224,17 @@ def test_openapi_documents_bodies_errors_and_security(client):
     assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     text = json.dumps(doc)
     assert "password" not in text and "token_digest" not in text
+
+
+def test_api_messages_follow_accept_language(circuit, client, db):
+    from app.auth.services import issue_api_token
+
+    raw = issue_api_token(circuit.nurse, "lang")
+    db.session.commit()
+    url = f"/api/v1/patients/{circuit.patient.id}"
+    french = client.patch(url, json={"phone": "12"}, headers={"Authorization": f"Bearer {raw}"})
+    english = client.patch(url, json={"phone": "12"},
+                           headers={"Authorization": f"Bearer {raw}", "Accept-Language": "en"})
+    assert french.status_code == english.status_code == 422
+    assert french.get_json()["error"]["fields"]["phone"] != english.get_json()["error"]["fields"]["phone"]
+    assert "valid" in english.get_json()["error"]["fields"]["phone"][0]

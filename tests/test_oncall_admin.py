@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from app.triage import oncall
+from tests.oncall_helpers import english  # noqa: F401  (autouse: English texts)
 from tests.oncall_helpers import T0, at, shift
 
 H = timedelta(hours=1)
@@ -90,7 +91,8 @@ def test_adding_a_shift_in_site_time(c, db, login, csrf_of):
     # Paris is UTC+1 in March before the change to summer time.
     assert (s.starts_at, s.ends_at) == (datetime(2025, 3, 11, 19, tzinfo=timezone.utc),
                                         datetime(2025, 3, 12, 7, tzinfo=timezone.utc))
-    assert "20:00" in client.get(path).get_data(as_text=True)
+    assert "8:00\u202fPM" in client.get(path).get_data(as_text=True) or \
+        "8:00 PM" in client.get(path).get_data(as_text=True)  # shown in site time (English format)
 
 
 @pytest.mark.parametrize("data, field", [

@@ -15,6 +15,7 @@ from app.triage.paging import AlertPage, handle_professional_sms
 from app.triage.services import raise_alert, resolve
 from app.triage.tasks import escalate_alerts
 from tests import factories
+from tests.oncall_helpers import english  # noqa: F401  (autouse: English texts)
 from tests.oncall_helpers import SYMPTOM_WORDS, T0, actions, at, page_bodies, pages_of, red_alert, shift
 
 H = timedelta(hours=1)

@@ -16,6 +16,7 @@ from app.triage.models import Alert
 from app.triage.paging import AlertPage, handle_professional_sms
 from app.triage.services import raise_alert
 from app.triage.tasks import escalate_alerts
+from tests.oncall_helpers import english  # noqa: F401  (autouse: English texts)
 from tests.oncall_helpers import SYMPTOM_WORDS, T0, actions, at, page_bodies, pages_of, red_alert, shift
 
 H = timedelta(hours=1)
@@ -248,3 +249,18 @@ def test_the_escalation_job_is_registered():
     from app.jobs.registry import JOBS
 
     assert JOBS["escalate-alerts"].resolve() is escalate_alerts
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_page_fits_two_segments_and_the_fallback_always_gets_the_link(app, language):
+    from app.notifications.segments import count_segments
+    from app.triage.paging import page_text
+
+    link = "https://oncolink.hopital-exemple.fr/a/" + "x" * 43
+    for can_reply in (True, False):
+        text = page_text(site_code="CHU-LONG", alert_id=123456, link=link, can_reply=can_reply, language=language)
+        assert count_segments(text)[1] <= 2, text
+        if not can_reply:  # the switchboard has no account: the link is its only way to acknowledge
+            assert link in text, text
+    french = page_text(site_code="LYN", alert_id=1, link=link, can_reply=True, language="fr")
+    assert count_segments(french)[0] == "GSM-7", french  # no character that halves the segment

@@ -11,6 +11,7 @@ from app.core.errors import ValidationFailed
 from app.core.roles import Role
 from app.triage import oncall
 from tests import factories
+from tests.oncall_helpers import english  # noqa: F401  (autouse: English texts)
 from tests.oncall_helpers import T0, at, shift
 
 H = timedelta(hours=1)

@@ -179,7 +179,8 @@ def page_text(*, site_code: str, alert_id: int, link: str, can_reply: bool, lang
             candidates = [
                 _("Onco'Link: an urgent alert at %(site)s needs someone now. Open %(link)s to acknowledge.",
                   site=site_code, link=link),
-                _("Onco'Link: urgent alert at %(site)s. Sign in to Onco'Link to acknowledge.", site=site_code),
+                # The fallback number has no account: its page must always carry the link.
+                _("Onco'Link: urgent alert %(site)s, acknowledge: %(link)s", site=site_code, link=link),
             ]
     return next((text for text in candidates if fits(text, 2)), candidates[-1])
 
