@@ -17,7 +17,7 @@ from app.core.roles import Role
 from app.core.time import utcnow
 from app.extensions import db
 from app.pathways.catalogue import seed_catalogue
-from app.pathways.models import Drug, Enrolment, EnrolmentEvent, Prescription, PrescriptionEvent
+from app.pathways.models import Drug, Enrolment, EnrolmentEvent, Prescription, PrescriptionEvent, review_due
 
 DEMO_PASSWORD = "oncolink-demo-2026"
 
@@ -129,6 +129,8 @@ def seed_demo(n_patients: int = 40, rng_seed: int = 2026) -> list[DemoLogin]:
         enrolment = Enrolment(patient_id=patient.id, pathway=pathway, sequence=sequence, lead_team=lead,
                               started_on=started, active_patient_id=patient.id,
                               sequence_started_on=started + timedelta(days={"S1": 0, "S2": 21, "S3": 120}[sequence]))
+        enrolment.review_due_on = review_due(sequence, enrolment.sequence_started_on, drug.default_days_on,
+                                             drug.default_days_off)
         db.session.add(enrolment)
         def at(day: date):
             return datetime.combine(day, time(9, 30), tzinfo=timezone.utc)

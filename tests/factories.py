@@ -10,7 +10,7 @@ from app.care.models import CareTeamMember, Organisation, Patient, Professional,
 from app.core.roles import Role
 from app.core.time import utcnow
 from app.extensions import db
-from app.pathways.models import Drug, Enrolment, EnrolmentEvent, Prescription
+from app.pathways.models import Drug, Enrolment, EnrolmentEvent, Prescription, review_due
 
 PASSWORD = "correct horse battery staple"
 _counter = itertools.count(1)
@@ -78,7 +78,8 @@ def create_patient(site: Site, *, care_team=(), drug_inn="capecitabine", sequenc
     db.session.add(patient)
     db.session.flush()
     enrolment = Enrolment(patient_id=patient.id, pathway="A", sequence=sequence, lead_team=lead_team,
-                          started_on=start, sequence_started_on=start, active_patient_id=patient.id)
+                          started_on=start, sequence_started_on=start, active_patient_id=patient.id,
+                          review_due_on=review_due(sequence, start, 14, 7))
     db.session.add(enrolment)
     db.session.add(EnrolmentEvent(enrolment=enrolment, kind="enrolled", to_value=f"A/{sequence}/{lead_team}",
                                   reason="Inclusion"))

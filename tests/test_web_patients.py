@@ -134,3 +134,31 @@ def test_patient_pages_are_not_cached(circuit, login):
     resp = client.get(f"/patients/{circuit.patient.id}")
     assert resp.headers["Cache-Control"] == "no-store"
     assert AuditEvent.query.filter_by(action="read", patient_id=circuit.patient.id).count() == 1
+
+
+def test_sequence_review_due_dates_follow_the_regimen_and_renewal(circuit, login, csrf_of, db):
+    from datetime import date, timedelta
+
+    from app.pathways.models import Enrolment, review_due
+
+    assert review_due("S1", date(2026, 1, 1), 14, 7) == date(2026, 1, 22)    # one 21-day cycle
+    assert review_due("S2", date(2026, 1, 1), 21, 7) == date(2026, 3, 26)    # three 28-day cycles
+    assert review_due("S2", date(2026, 1, 1), 28, 0) == date(2026, 3, 26)    # continuous: 28-day cycles
+    assert review_due("S3", date(2026, 1, 1), 14, 7) == date(2026, 7, 2)     # six months
+    enrolment = db.session.scalar(select(Enrolment).where(Enrolment.patient_id == circuit.patient.id))
+    enrolment.review_due_on = date.today() - timedelta(days=1)
+    db.session.commit()
+    client = login(circuit.nurse)
+    html = client.get("/?review=y").get_data(as_text=True)
+    assert "DURAND" in html and "LEFEVRE" not in html
+    csrf = csrf_of(client.get(f"/patients/{circuit.patient.id}").get_data(as_text=True))
+    client.post(f"/patients/{circuit.patient.id}/enrolment", data={
+        "csrf_token": csrf, "en-pathway": "A", "en-sequence": "S2", "en-lead_team": "hospital", "en-renew": "y",
+        "en-reason": "three more cycles, still grade 1 hand-foot"})
+    enrolment = db.session.scalar(select(Enrolment).where(Enrolment.patient_id == circuit.patient.id))
+    assert enrolment.sequence_started_on == date.today()
+    assert enrolment.review_due_on == date.today() + timedelta(days=63)  # capecitabine 3 x 21 days
+    kinds = [e.kind for e in db.session.scalars(select(EnrolmentEvent).where(
+        EnrolmentEvent.enrolment_id == enrolment.id))]
+    assert "renewal" in kinds
+    assert "DURAND" not in client.get("/?review=y").get_data(as_text=True)

@@ -1,6 +1,7 @@
 """Drugs, prescriptions with their dated events, and pathway enrolment with its history."""
 from __future__ import annotations
 
+from datetime import date, timedelta
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
@@ -171,6 +172,8 @@ class Enrolment(TimestampMixin, db.Model):
     status = db.Column(db.String(10), nullable=False, default=EnrolmentStatus.ACTIVE)
     started_on = db.Column(db.Date, nullable=False)
     sequence_started_on = db.Column(db.Date, nullable=False)
+    # When the current sequence is due for review (S1: 1 cycle, S2: 3 cycles, S3: 6 months).
+    review_due_on = db.Column(db.Date, index=True)
     ended_on = db.Column(db.Date)
     end_reason = db.Column(db.String(20))
     # Only one active enrolment per patient: NULL when ended (NULLs never collide).
@@ -187,6 +190,19 @@ class Enrolment(TimestampMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Enrolment {self.id} {self.sequence}>"
+
+
+SEQUENCE_CYCLES = {Sequence.S1: 1, Sequence.S2: 3}
+S3_REVIEW_DAYS = 182
+CONTINUOUS_CYCLE_DAYS = 28
+
+
+def review_due(sequence: str, started: date, days_on: int | None, days_off: int | None) -> date:
+    """The end of the sequence's funded period, when the team reviews it (renew, step, stop)."""
+    if sequence == Sequence.S3:
+        return started + timedelta(days=S3_REVIEW_DAYS)
+    cycle = (days_on or 0) + (days_off or 0) if days_off else CONTINUOUS_CYCLE_DAYS
+    return started + timedelta(days=SEQUENCE_CYCLES.get(sequence, 1) * cycle)
 
 
 class EnrolmentEvent(db.Model):

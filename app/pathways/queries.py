@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -14,6 +15,9 @@ from app.extensions import db
 from .models import Drug, Enrolment, EnrolmentEvent, Prescription, PrescriptionEvent
 
 
+REVIEW_HORIZON_DAYS = 7
+
+
 @dataclass(frozen=True)
 class PatientFilters:
     q: str = ""
@@ -21,6 +25,7 @@ class PatientFilters:
     status: str = ""
     lead_team: str = ""
     drug_id: int | None = None
+    review_due: bool = False  # sequence review due within REVIEW_HORIZON_DAYS
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class PatientRow:
     lead_team: str | None
     pathway: str | None
     drug: str | None
+    review_due_on: object = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ def patient_list(prof: Professional, filters: PatientFilters, page: int, per_pag
     """The patients ``prof`` may see, filtered and paginated: two statements whatever the size."""
     drug = _current_drug_subquery().label("drug")
     base = (
-        select(Patient, Enrolment.sequence, Enrolment.lead_team, Enrolment.pathway, drug)
+        select(Patient, Enrolment.sequence, Enrolment.lead_team, Enrolment.pathway, drug, Enrolment.review_due_on)
         .outerjoin(Enrolment, Enrolment.active_patient_id == Patient.id)
         .where(patient_scope(prof))
     )
@@ -84,6 +90,8 @@ def patient_list(prof: Professional, filters: PatientFilters, page: int, per_pag
         conditions.append(Enrolment.lead_team == filters.lead_team)
     if filters.status:
         conditions.append(Patient.status == filters.status)
+    if filters.review_due:
+        conditions.append(Enrolment.review_due_on <= utcnow().date() + timedelta(days=REVIEW_HORIZON_DAYS))
     if filters.drug_id:
         today = utcnow().date()
         conditions.append(Patient.id.in_(select(Prescription.patient_id).where(
@@ -98,7 +106,7 @@ def patient_list(prof: Professional, filters: PatientFilters, page: int, per_pag
         .limit(per_page).offset((page - 1) * per_page)
     ).all()
     return Page(
-        rows=[PatientRow(r[0], r[1], r[2], r[3], r[4]) for r in rows],
+        rows=[PatientRow(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows],
         total=total, page=page, per_page=per_page,
     )
 

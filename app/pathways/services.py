@@ -22,7 +22,7 @@ from app.extensions import db
 
 from .models import (
     Drug, EndReason, Enrolment, EnrolmentEvent, EnrolmentStatus, LeadTeam, Pathway,
-    Prescription, PrescriptionEvent, PrescriptionEventKind, Sequence,
+    Prescription, PrescriptionEvent, PrescriptionEventKind, Sequence, review_due,
 )
 
 PRESCRIPTION_FIELDS = ("drug_id", "dose", "frequency_per_day", "days_on", "days_off",
@@ -123,6 +123,7 @@ def enrol(patient: Patient, *, pathway: str, sequence: str, lead_team: str, star
         patient_id=patient.id, pathway=pathway, sequence=sequence, lead_team=lead_team,
         started_on=started_on, sequence_started_on=started_on, active_patient_id=patient.id,
     )
+    _set_review_due(enrolment)
     db.session.add(enrolment)
     db.session.flush()
     db.session.add(EnrolmentEvent(enrolment=enrolment, kind="enrolled", to_value=f"{pathway}/{sequence}/{lead_team}",
@@ -155,6 +156,7 @@ def enrol_new_patient(data: dict[str, Any], *, site: Site, actor: Professional, 
     enrol(patient, pathway=data["pathway"], sequence=data["sequence"], lead_team=data["lead_team"],
           started_on=started_on, reason=_("Inclusion"), actor=actor)
     add_prescription(patient, data, actor=actor)
+    _set_review_due(current_enrolment(patient.id))
     care_services.add_care_team_member(patient, professional_id=data["prescriber_id"], is_lead=True,
                                        start_date=started_on, actor=actor)
     if actor.id != data["prescriber_id"] and actor.role in (Role.COORDINATING_NURSE,):
@@ -164,14 +166,28 @@ def enrol_new_patient(data: dict[str, Any], *, site: Site, actor: Professional, 
     return patient
 
 
+def _current_prescription(patient_id: int, on: date) -> Prescription | None:
+    return db.session.scalar(
+        select(Prescription).where(Prescription.patient_id == patient_id, Prescription.start_date <= on,
+                                   (Prescription.end_date.is_(None)) | (Prescription.end_date >= on))
+        .order_by(Prescription.start_date.desc(), Prescription.id.desc()).limit(1))
+
+
+def _set_review_due(enrolment: Enrolment) -> None:
+    rx = _current_prescription(enrolment.patient_id, enrolment.sequence_started_on)
+    enrolment.review_due_on = review_due(enrolment.sequence, enrolment.sequence_started_on,
+                                         rx.days_on if rx else None, rx.days_off if rx else None)
+
+
 def current_enrolment(patient_id: int) -> Enrolment | None:
     return db.session.scalar(select(Enrolment).where(Enrolment.active_patient_id == patient_id))
 
 
 def change_enrolment(enrolment: Enrolment, *, actor: Professional, reason: str, pathway: str | None = None,
                      sequence: str | None = None, lead_team: str | None = None,
-                     effective_date: date | None = None) -> list[EnrolmentEvent]:
-    """Change pathway, sequence or lead; each change is an event with who and why."""
+                     effective_date: date | None = None, renew: bool = False) -> list[EnrolmentEvent]:
+    """Change pathway, sequence or lead, or renew the current sequence for another period;
+    each change is an event with who and why."""
     if enrolment.status != EnrolmentStatus.ACTIVE:
         raise ValidationFailed({"sequence": _("This enrolment has ended.")})
     if not (reason or "").strip():
@@ -187,8 +203,15 @@ def change_enrolment(enrolment: Enrolment, *, actor: Professional, reason: str, 
             setattr(enrolment, attr, value)
             events.append(EnrolmentEvent(enrolment=enrolment, kind=kind, from_value=old, to_value=value,
                                          reason=reason.strip(), actor_id=actor.id))
-    if sequence and any(e.kind == "sequence" for e in events):
+    if renew and not any(e.kind == "sequence" for e in events):
+        if enrolment.sequence == Sequence.S1:
+            raise ValidationFailed({"sequence": _("S1 covers the first cycle only: move to S2.")})
+        events.append(EnrolmentEvent(enrolment=enrolment, kind="renewal", from_value=enrolment.sequence,
+                                     to_value=enrolment.sequence, reason=reason.strip(), actor_id=actor.id))
+    db.session.add_all(events)
+    if any(e.kind in ("sequence", "renewal") for e in events):
         enrolment.sequence_started_on = effective_date or utcnow().date()
+        _set_review_due(enrolment)
     if not events:
         raise ValidationFailed({"sequence": _("Nothing changed.")})
     db.session.add_all(events)

@@ -20,6 +20,7 @@ ALERT_STATUS_LABELS = {"open": _l("Open"), "acknowledged": _l("Acknowledged"), "
 TASK_REASON_LABELS = {"no_response": _l("No answer to the weekly check-in"),
                       "call_request": _l("Asked for a call"), "no_reply": _l("No answer to the weekly check-in")}
 ENROLMENT_EVENT_LABELS = {"enrolled": _l("Enrolled"), "sequence": _l("Sequence"), "lead": _l("Lead team"),
+                          "renewal": _l("Sequence renewed"),
                           "pathway": _l("Pathway"), "ended": _l("Follow-up ended")}
 
 

@@ -105,6 +105,7 @@ class EnrolmentChangeForm(FlaskForm):
     sequence = SelectField(_l("Sequence"), choices=[(s.value, s.value) for s in Sequence])
     lead_team = SelectField(_l("Lead team"), choices=[(LeadTeam.HOSPITAL.value, _l("Hospital")),
                                                        (LeadTeam.COMMUNITY.value, _l("Community"))])
+    renew = BooleanField(_l("Renew the current sequence for another period"))
     reason = TextAreaField(_l("Why"), validators=[DataRequired(), Length(max=500)])
 
 
@@ -127,4 +128,5 @@ class SearchForm(FlaskForm):
                                                  ("community", _l("Community"))], validators=[Optional()])
     drug_id = SelectField(_l("Drug"), coerce=lambda v: int(v) if v not in (None, "") else None,
                           validators=[Optional()])
+    review = BooleanField(_l("Due for sequence review"))
     page = HiddenField()

@@ -55,13 +55,14 @@ def dashboard():
         q=form.q.data or "", sequence=form.sequence.data or "", status=form.status.data or "",
         lead_team=form.lead_team.data or "",
         drug_id=form.drug_id.data if not form.drug_id.errors else None,
+        review_due=bool(form.review.data),
     )
     page_no = request.args.get("page", 1, type=int) or 1
     page = queries.patient_list(current_user, filters, page_no, current_app.config["PAGE_SIZE"])
     audit.record("list", object_type="Patient", detail={"page": page.page, "results": len(page.rows)})
     db.session.commit()
     args = {k: v for k, v in request.args.items() if k != "page"}
-    return render_template("web/dashboard.html", form=form, page=page, args=args,
+    return render_template("web/dashboard.html", form=form, page=page, args=args, today=utcnow().date(),
                            can_enrol=current_user.role in PATIENT_EDITORS)
 
 
@@ -267,7 +268,7 @@ def change_enrolment(patient_id: int):
     try:
         pathway_services.change_enrolment(
             enrolment, actor=current_user, reason=form.reason.data, pathway=form.pathway.data,
-            sequence=form.sequence.data, lead_team=form.lead_team.data)
+            sequence=form.sequence.data, lead_team=form.lead_team.data, renew=form.renew.data)
     except ValidationFailed as exc:
         db.session.rollback()
         _flash_errors(exc)

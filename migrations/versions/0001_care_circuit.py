@@ -207,6 +207,7 @@ def upgrade():
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('started_on', sa.Date(), nullable=False),
     sa.Column('sequence_started_on', sa.Date(), nullable=False),
+    sa.Column('review_due_on', sa.Date(), nullable=True),
     sa.Column('ended_on', sa.Date(), nullable=True),
     sa.Column('end_reason', sa.String(length=20), nullable=True),
     sa.Column('active_patient_id', sa.Integer(), nullable=True),
@@ -220,6 +221,7 @@ def upgrade():
     sa.UniqueConstraint('active_patient_id', name=op.f('uq_enrolment_active_patient_id'))
     )
     with op.batch_alter_table('enrolment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_enrolment_review_due_on'), ['review_due_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_enrolment_patient_id'), ['patient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_enrolment_sequence'), ['sequence'], unique=False)
 
