@@ -1,0 +1,1 @@
+"""The community portal: pharmaceutical interviews, medication reconciliation, GP and nurse visits."""
