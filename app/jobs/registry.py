@@ -109,6 +109,8 @@ JOBS: dict[str, JobSpec] = dict([
           _l("Page the next person when an alert is not acknowledged in time.")),
     _spec("recompute-adherence", "app.adherence.tasks:recompute_adherence", Cron(minute="30", hour="2"),
           _l("Recompute every active patient's adherence (PDC, self-report) and raise the findings.")),
+    _spec("monthly-statements", "app.reports.tasks:monthly_statements", Cron(minute="0", hour="4", day="1"),
+          _l("Build last month's payments ledger for the monthly statements.")),
     _spec("prune-job-runs", "app.jobs.tasks:prune_job_runs", Cron(minute="20", hour="3"),
           _l("Delete old job run records, keeping the last run of each job.")),
 ])

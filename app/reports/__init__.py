@@ -1,0 +1,1 @@
+"""Payments ledger, monthly statements and the experiment's indicators."""
