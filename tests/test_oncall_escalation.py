@@ -1,6 +1,8 @@
 """Escalation of unacknowledged red alerts along the site's chain, then the fallback."""
 from __future__ import annotations
 
+import re
+
 import threading
 from datetime import timedelta
 
@@ -178,7 +180,7 @@ def test_no_page_or_history_note_names_the_patient_or_a_symptom(c, db):
     notes = [a.note for alert in alerts for kind in ("paged", "escalated") for a in actions(alert.id, kind)]
     assert len(bodies) == 8 and len(notes) == 8
     for text in bodies + notes:
-        lowered = text.lower()
+        lowered = re.sub(r"/a/[a-z0-9_-]+", "/a/<token>", text.lower())  # a random token may hold "39"
         for patient in (c.patient, c.patient_no_team):
             assert patient.last_name.lower() not in lowered and patient.first_name.lower() not in lowered
         for word in SYMPTOM_WORDS + ("bleeding",):
@@ -186,7 +188,6 @@ def test_no_page_or_history_note_names_the_patient_or_a_symptom(c, db):
 
 
 def test_the_page_reaches_the_oncologist_phone_through_twilio_in_one_dispatch(app, c, db, monkeypatch):
-    pytest.importorskip("app.notifications.tasks")
     from app.notifications.tasks import dispatch_outbox
     from tests.twilio_fake import FakeTwilio
 

@@ -38,6 +38,7 @@ def _token(body: str) -> str:
 
 
 def _assert_no_patient_data(text: str, patient) -> None:
+    text = re.sub(r"/a/[A-Za-z0-9_-]+", "/a/<token>", text)  # a random token may contain "39"
     lowered = text.lower()
     assert patient.last_name.lower() not in lowered and patient.first_name.lower() not in lowered
     assert patient.mrn.lower() not in lowered and patient.phone not in text
