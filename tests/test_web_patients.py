@@ -162,3 +162,21 @@ def test_sequence_review_due_dates_follow_the_regimen_and_renewal(circuit, login
         EnrolmentEvent.enrolment_id == enrolment.id))]
     assert "renewal" in kinds
     assert "DURAND" not in client.get("/?review=y").get_data(as_text=True)
+
+
+def test_care_team_adds_site_staff_from_the_list_and_community_professionals_by_email(circuit, login, csrf_of, db):
+    from app.care.models import CareTeamMember
+
+    client = login(circuit.nurse)
+    page = client.get(f"/patients/{circuit.patient_no_team.id}").get_data(as_text=True)
+    assert circuit.other_pharmacist.email not in page  # the directory is not listed in the page
+    csrf = csrf_of(page)
+    url = f"/patients/{circuit.patient_no_team.id}/care-team"
+    client.post(url, data={"csrf_token": csrf, "ct-community_email": "nobody@nowhere.fr", "ct-start_date": "2026-01-05"})
+    client.post(url, data={"csrf_token": csrf, "ct-community_email": circuit.community_pharmacist.email.upper(),
+                           "ct-start_date": "2026-01-05"})
+    client.post(url, data={"csrf_token": csrf, "ct-professional_id": str(circuit.hospital_pharmacist.id),
+                           "ct-start_date": "2026-01-05"})
+    members = {m.professional_id for m in db.session.scalars(
+        select(CareTeamMember).where(CareTeamMember.patient_id == circuit.patient_no_team.id))}
+    assert members == {circuit.oncologist.id, circuit.community_pharmacist.id, circuit.hospital_pharmacist.id}

@@ -148,16 +148,23 @@ def end_care_team_member(member: CareTeamMember, *, end_date: date, actor: Profe
 
 
 def care_team_candidates(patient: Patient) -> list[Professional]:
-    """Active clinicians who may join: the patient's site staff and community professionals."""
+    """The site's own active clinicians, for the picker. Community professionals (thousands in a
+    region) are found by their e-mail instead: see ``find_community_professional``."""
     rows = db.session.scalars(
         select(Professional).where(
             Professional.active.is_(True),
             Professional.role.in_([r.value for r in CLINICAL_ROLES]),
-            (Professional.site_id == patient.site_id) | Professional.site_id.is_(None),
+            Professional.site_id == patient.site_id,
         ).order_by(Professional.last_name, Professional.first_name)
     )
     return list(rows)
 
 
-def hospital_role(role: str) -> bool:
-    return role in (Role.COORDINATING_NURSE, Role.ONCOLOGIST, Role.HOSPITAL_PHARMACIST)
+def find_community_professional(email: str) -> int:
+    """The id of the active community professional with this e-mail, or a field error."""
+    prof = db.session.scalar(select(Professional).where(
+        Professional.email == (email or "").strip().lower(), Professional.active.is_(True),
+        Professional.site_id.is_(None), Professional.role.in_([r.value for r in CLINICAL_ROLES])))
+    if prof is None:
+        raise ValidationFailed({"community_email": _("No active community professional has this e-mail.")})
+    return prof.id

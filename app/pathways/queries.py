@@ -125,7 +125,8 @@ def patient_record(patient_id: int) -> PatientRecord | None:
     patient = db.session.scalar(
         select(Patient).where(Patient.id == patient_id).options(
             selectinload(Patient.site),
-            selectinload(Patient.care_team).selectinload(CareTeamMember.professional),
+            selectinload(Patient.care_team).selectinload(CareTeamMember.professional)
+            .selectinload(Professional.organisation),
         )
     )
     if patient is None:

@@ -12,6 +12,7 @@ from app.core.errors import ValidationFailed
 from app.core.roles import HOSPITAL_ROLES
 from app.extensions import db
 from app.web.access import deny, roles_required
+from app.web.rendering import render_then_commit
 
 from . import queries, services
 from .forms import AcknowledgeForm, ActionForm, NurseCallForm, ResolveForm, TaskDoneForm
@@ -45,9 +46,8 @@ def queue():
     gaps = upcoming_gap_warnings([current_user.site_id], horizon_hours=72)
     failed = queries.undelivered(current_user.site_id)
     audit.record("list", object_type="Alert", detail={"page": page.page, "results": len(page.lines)})
-    db.session.commit()
     args = {k: v for k, v in request.args.items() if k != "page"}
-    return render_template("triage/queue.html", page=page, tasks=tasks, counts=queries.counts(current_user.site_id),
+    return render_then_commit("triage/queue.html", page=page, tasks=tasks, counts=queries.counts(current_user.site_id),
                            severity=severity, mine=mine, args=args, done_form=TaskDoneForm(),
                            silent=silent, gaps=gaps, failed=failed)
 
@@ -65,12 +65,11 @@ def counts():
 def alert(alert_id: int):
     alert = _load_alert(alert_id)
     audit.record("read", patient_id=alert.patient_id, obj=alert)
-    db.session.commit()
     group = []
     if alert.group_id:
         group = [a for a in queries.patient_alerts(alert.patient_id) if (a.group_id or a.id) == alert.group_id
                  and a.id != alert.id]
-    return render_template("triage/alert.html", alert=alert, group=group, ack_form=AcknowledgeForm(),
+    return render_then_commit("triage/alert.html", alert=alert, group=group, ack_form=AcknowledgeForm(),
                            action_form=ActionForm(), resolve_form=ResolveForm())
 
 
@@ -163,8 +162,7 @@ def summary(patient_id: int):
     since = min(since, today)
     data = build(patient_id, since)
     audit.record("read", patient_id=patient_id, object_type="Summary", detail={"since": since.isoformat()})
-    db.session.commit()
-    return render_template("triage/summary.html", record=record, s=data, today=today,
+    return render_then_commit("triage/summary.html", record=record, s=data, today=today,
                            plot=data.plot_data(str(get_locale())))
 
 

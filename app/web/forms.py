@@ -68,7 +68,10 @@ class PatientEditForm(PatientFieldsMixin, FlaskForm):
 
 
 class CareTeamForm(FlaskForm):
-    professional_id = SelectField(_l("Professional"), coerce=int, validators=[InputRequired()])
+    professional_id = SelectField(_l("Hospital professional"), coerce=lambda v: int(v) if v not in (None, "") else None,
+                                  validators=[Optional()], validate_choice=False)
+    community_email = StringField(_l("or a community professional's e-mail"),
+                                  validators=[Optional(), Length(max=254)], render_kw={"inputmode": "email"})
     is_lead = BooleanField(_l("Lead for this role"))
     start_date = DateField(_l("From"), validators=[InputRequired()])
 

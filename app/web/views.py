@@ -21,6 +21,7 @@ from app.pathways.checkins.queries import checkin_history, messages_by_checkin
 from app.pathways.models import Drug, Prescription
 
 from .access import load_patient, load_record, roles_required
+from .rendering import render_then_commit
 from .forms import (
     CareTeamForm, EndEnrolmentForm, EndMemberForm, EnrolForm, EnrolmentChangeForm,
     PatientEditForm, PrescriptionEventForm, PrescriptionForm, SearchForm, apply_errors,
@@ -60,9 +61,8 @@ def dashboard():
     page_no = request.args.get("page", 1, type=int) or 1
     page = queries.patient_list(current_user, filters, page_no, current_app.config["PAGE_SIZE"])
     audit.record("list", object_type="Patient", detail={"page": page.page, "results": len(page.rows)})
-    db.session.commit()
     args = {k: v for k, v in request.args.items() if k != "page"}
-    return render_template("web/dashboard.html", form=form, page=page, args=args, today=utcnow().date(),
+    return render_then_commit("web/dashboard.html", form=form, page=page, args=args, today=utcnow().date(),
                            can_enrol=current_user.role in PATIENT_EDITORS)
 
 
@@ -99,13 +99,12 @@ def enrol():
 def patient(patient_id: int):
     record = load_record(patient_id)
     audit.record("read", patient_id=patient_id, object_type="Patient", object_id=patient_id)
-    db.session.commit()
     user = current_user
     today = utcnow().date()
     forms = {}
     if care_access.can_edit(user, record.patient):
         forms["care_team"] = CareTeamForm(prefix="ct", start_date=today)
-        forms["care_team"].professional_id.choices = [
+        forms["care_team"].professional_id.choices = [("", "—")] + [
             (p.id, f"{p.display_name} · {p.role}") for p in care_services.care_team_candidates(record.patient)]
         forms["end_member"] = EndMemberForm(prefix="em", end_date=today)
         if record.enrolment:
@@ -115,7 +114,7 @@ def patient(patient_id: int):
         forms["rx_event"] = PrescriptionEventForm(prefix="rx", effective_date=today)
     history = checkin_history(patient_id, language=str(get_locale()), limit=12)
     messages = messages_by_checkin([row.checkin.id for row in history])
-    return render_template("web/patient.html", record=record, forms=forms, today=today,
+    return render_then_commit("web/patient.html", record=record, forms=forms, today=today,
                            history=history, messages=messages,
                            can_edit=care_access.can_edit(user, record.patient),
                            can_prescribe=care_access.can_prescribe(user, record.patient))
@@ -166,12 +165,16 @@ def _flash_form_errors(form) -> None:
 def add_member(patient_id: int):
     patient = load_patient(patient_id, "edit")
     form = CareTeamForm(prefix="ct")
-    form.professional_id.choices = [(p.id, p.display_name) for p in care_services.care_team_candidates(patient)]
     if not form.validate_on_submit():
         _flash_form_errors(form)
         return _back(patient_id, "#care-team")
     try:
-        care_services.add_care_team_member(patient, professional_id=form.professional_id.data,
+        professional_id = form.professional_id.data
+        if form.community_email.data:
+            professional_id = care_services.find_community_professional(form.community_email.data)
+        if not professional_id:
+            raise ValidationFailed({"professional_id": _("Choose a professional or give an e-mail.")})
+        care_services.add_care_team_member(patient, professional_id=professional_id,
                                            is_lead=form.is_lead.data, start_date=form.start_date.data,
                                            actor=current_user)
     except ValidationFailed as exc:
