@@ -59,8 +59,10 @@ def register_blueprints(app: Flask) -> None:
     from app.admin.views import bp as admin_bp
     from app.api import bp as api_bp
     from app.auth.views import bp as auth_bp
+    from app.community.views import bp as community_bp
     from app.jobs.views import bp as jobs_admin_bp
     from app.notifications.webhooks import bp as webhooks_bp
+    from app.reports.views import bp as reports_bp
     from app.triage.oncall_views import bp as oncall_admin_bp
     from app.triage.paging_views import bp as paging_bp
     from app.triage.rules_views import bp as rules_bp
@@ -71,11 +73,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(web_bp)
     app.register_blueprint(triage_bp)
     app.register_blueprint(adherence_bp)  # dispensings, adherence reports, the patient page's section
+    app.register_blueprint(community_bp)  # community portal: interviews, reconciliation, visits
     app.register_blueprint(rules_bp, url_prefix="/admin/rules")
     app.register_blueprint(oncall_admin_bp, url_prefix="/admin/oncall")
     app.register_blueprint(paging_bp)  # /a/<token>: acknowledgement link of a page, no sign-in
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(jobs_admin_bp, url_prefix="/admin/jobs")
+    app.register_blueprint(reports_bp)  # /reports/statements, /reports/indicators, /admin/tariffs
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(webhooks_bp)  # /webhooks/twilio/..., CSRF-exempt, signature-checked
     register_checkins(app)

@@ -13,3 +13,5 @@ from app.triage.grading import GradingRule  # noqa: F401
 from app.triage.oncall import EscalationPolicy, EscalationStep, OnCallShift  # noqa: F401
 from app.triage.paging import AlertPage  # noqa: F401
 from app.adherence.models import AdherenceReport, AdherenceSnapshot, Dispensing  # noqa: F401
+from app.community.models import MedicationReconciliation, PharmacistInterview, Visit  # noqa: F401
+from app.reports.models import LedgerEntry, Tariff  # noqa: F401

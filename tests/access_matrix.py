@@ -97,6 +97,16 @@ MATRIX: dict[str, Route] = {
                                       frozenset({HPHARM, CPHARM}), patient_scoped=True),
     "adherence.add_report": Route("POST", "/patients/{patient}/adherence-reports",
                                   frozenset({NURSE, HPHARM, CPHARM, GP, CNURSE}), patient_scoped=True),
+    "community.my_patients": Route("GET", "/community/", frozenset({CPHARM, GP, CNURSE, HPHARM})),
+    "community.new_interview": Route("GET", "/patients/{patient}/interviews/new", frozenset({CPHARM, HPHARM}),
+                                     patient_scoped=True),
+    "community.reconciliation": Route("GET", "/patients/{patient}/reconciliation", frozenset({CPHARM, HPHARM}),
+                                      patient_scoped=True),
+    "community.review_reconciliation": Route("POST", "/patients/{patient}/reconciliation/{member}/review",
+                                             frozenset({HPHARM}), patient_scoped=True,
+                                             note="an empty note answers 422 before the list is looked up"),
+    "community.new_visit": Route("GET", "/patients/{patient}/visits/new", frozenset({GP, CNURSE}),
+                                 patient_scoped=True),
     # Development phone simulator (DEMO_TOOLS only: development and tests).
     "devphone.index": Route("GET", "/dev/phone/", CLINICAL),
     "devphone.phone": Route("GET", "/dev/phone/{patient}", CLINICAL, patient_scoped=True),
@@ -125,6 +135,9 @@ MATRIX: dict[str, Route] = {
     "oncall_admin.chain": Route("GET", "/admin/oncall/sites/{site}/chain", frozenset({ADMIN})),
     "oncall_admin.remove_step": Route("POST", "/admin/oncall/sites/{site}/chain/{step}/delete", frozenset({ADMIN})),
     "oncall_admin.move_step": Route("POST", "/admin/oncall/sites/{site}/chain/{step}/move", frozenset({ADMIN})),
+    "reports.statements": Route("GET", "/reports/statements", HOSPITAL | {ADMIN}),
+    "reports.indicators": Route("GET", "/reports/indicators", HOSPITAL | {ADMIN}),
+    "reports.tariffs": Route("GET", "/admin/tariffs", frozenset({ADMIN})),
     "oncall_admin.policy": Route("GET", "/admin/oncall/sites/{site}/policy", frozenset({ADMIN})),
 }
 

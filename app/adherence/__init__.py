@@ -1,0 +1,1 @@
+"""Adherence: dispensings, professionals' reports, PDC and self-report, adherence findings."""
