@@ -63,9 +63,12 @@ def test_community_pharmacist_cannot_see_a_patient_outside_their_care_teams(page
     expect(page.locator("body")).not_to_contain_text("LEFEVRE")
 
 
-def test_dashboard_fits_a_phone_screen(phone_page, circuit):
+def test_nurse_pages_fit_a_phone_screen(phone_page, circuit):
     browser_login(phone_page, circuit.nurse)
+    for path in ("/", "/triage", f"/patients/{circuit.patient.id}", "/patients/new",
+                 f"/patients/{circuit.patient.id}/summary", f"/patients/{circuit.patient.id}/calls/new"):
+        phone_page.goto(path)
+        width = phone_page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} scrolls sideways on a phone ({width}px)"
     phone_page.goto("/")
-    width = phone_page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 375, f"the page scrolls sideways on a phone ({width}px)"
     expect(phone_page.locator("#patient-list")).to_contain_text("DURAND")
