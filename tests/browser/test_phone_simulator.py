@@ -14,6 +14,7 @@ def test_patient_answers_on_the_phone_page_and_the_nurse_sees_the_answers(page, 
     browser_login(page, circuit.nurse)
     page.goto(f"/dev/phone/{circuit.patient.id}")
     page.click("#start-checkin")
+    expect(page.locator(".flash-info")).to_be_visible()  # the POST and its redirect are done
     db.session.rollback()
     assert dispatch_outbox(time_budget_s=5)["sent"] == 1  # the scheduler's job, run once
     page.reload()
