@@ -273,5 +273,6 @@ def browser_login(page, user, password=None):
     page.goto("/login")
     page.fill("input[name=email]", user.email)
     page.fill("input[name=password]", password or factories.PASSWORD)
-    page.click("#login-submit")
+    with page.expect_navigation():  # the sign-in POST and its redirect, before the test goes on
+        page.click("#login-submit")
     page.wait_for_load_state()
