@@ -29,15 +29,23 @@ def _seed(db, circuit):
     db.session.commit()
 
 
+def _total(html: str) -> str:
+    """The statement total's amount, whatever the page's language ("EUR 50.00" / "50.00 EUR")."""
+    import re
+
+    paragraph = html.split('id="statement-total">', 1)[1].split("</p>", 1)[0]
+    return re.search(r"\d+\.\d\d", paragraph).group(0)
+
+
 def test_staff_see_their_site_admins_all(db, circuit, login):
     _seed(db, circuit)
     nurse = login(circuit.nurse)
     page = nurse.get("/reports/statements?month=2026-02").get_data(as_text=True)
-    assert "EUR 50.00" in page and circuit.site.name in page and circuit.other_site.name not in page
+    assert _total(page) == "50.00" and circuit.site.name in page and circuit.other_site.name not in page
     assert nurse.get("/reports/statements?month=2026-02&site=TRS").status_code == 200  # ignored: own site
     admin = login(circuit.admin)
-    assert "EUR 75.00" in admin.get("/reports/statements?month=2026-02").get_data(as_text=True)
-    assert "EUR 25.00" in admin.get("/reports/statements?month=2026-02&site=TRS").get_data(as_text=True)
+    assert _total(admin.get("/reports/statements?month=2026-02").get_data(as_text=True)) == "75.00"
+    assert _total(admin.get("/reports/statements?month=2026-02&site=TRS").get_data(as_text=True)) == "25.00"
     for role in ("gp", "community_pharmacist", "community_nurse"):
         client = login(circuit.role(role))
         assert client.get("/reports/statements").status_code == 403
