@@ -1,0 +1,1 @@
+"""Benchmarks: synthetic bulk data and page timings (see docs/benchmarks.md)."""
