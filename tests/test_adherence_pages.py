@@ -136,3 +136,27 @@ def test_gp_records_an_adherence_report_and_oncologist_cannot(circuit, login, cs
 def test_section_renders_nothing_for_a_viewer_with_no_data_and_nothing_to_do(circuit, login, db):
     page = login(circuit.oncologist).get(f"/patients/{circuit.patient.id}").get_data(as_text=True)
     assert 'id="adherence"' not in page
+
+
+def test_section_shows_gaps_and_doses_taken_during_a_break(circuit, login, db):
+    from app.pathways.checkins.models import Answer, CheckIn
+
+    p = circuit.patient
+    rx = db.session.scalar(select(Prescription).where(Prescription.patient_id == p.id))
+    pharmacist = circuit.community_pharmacist
+    db.session.add(Dispensing(patient_id=p.id, prescription_id=rx.id, drug_id=rx.drug_id, strength="500 mg",
+                              quantity=56, days_supply=14, dispensed_on=rx.start_date,
+                              organisation_id=pharmacist.organisation_id, recorded_by_id=pharmacist.id))
+    now = utcnow()
+    checkin = CheckIn(patient_id=p.id, period_key="brk", sequence="S2", scheduled_at=now,
+                      closes_at=now + timedelta(days=7), channel="sms", status="completed")
+    db.session.add(checkin)
+    db.session.flush()
+    db.session.add(Answer(checkin_id=checkin.id, item_code="dose_in_break", raw_text="oui", value=True, parsed=True,
+                          source="sms", answered_at=now))
+    db.session.commit()
+    page = login(circuit.nurse).get(f"/patients/{p.id}").get_data(as_text=True)
+    assert 'id="adherence-break-doses"' in page
+    # Cycle 2 (from day 21) had no supply: a gap still open.
+    assert re.search(r'id="adherence-gaps">.*?capecitabine', page, re.S)
+    assert 'data-finding="adherence_pdc_low"' in page

@@ -25,7 +25,7 @@ from app.extensions import db
 from app.pathways.models import Drug, Prescription
 from app.triage.services import raise_alert
 
-from .compute import PatientMeasures, evaluate
+from .compute import PatientMeasures, evaluate, measure_supply
 from .findings import Finding, Settings
 from .measures import Supply, refill_check
 from .models import AdherenceReport, AdherenceSnapshot, Assessment, Dispensing
@@ -166,8 +166,7 @@ def _soft_warnings(patient: Patient, drug: Drug, rx: Prescription | None, quanti
                 "The quantity does not match whole cycles: %(days)s treatment days for cycles of %(on)s days on.",
                 days=round(days), on=rx.days_on)))
     inputs = load_inputs([patient.id], on)[patient.id]
-    measures = evaluate(inputs, on, cfg)
-    course = next((d.course for d in measures.drugs if d.drug_id == drug.id), None)
+    course = next((d.course for d in measure_supply(inputs, on).drugs if d.drug_id == drug.id), None)
     if course is None:
         return out
     earlier = [Supply(r.dispensed_on, r.days_supply * course.rate_at(r.dispensed_on))

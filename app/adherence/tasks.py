@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from app.care.models import Patient
 from app.core import audit
 from app.core.db import (
     sqlite_deferred_transactions,
@@ -141,11 +142,16 @@ def recompute_adherence(now: datetime | None = None) -> dict:
             stamps = snapshot_stamps(as_of, chunk)
             fresh = [pid for pid in chunk if stamps.get(pid) == read["stamps"].get(pid)]
             blocked = recent_adherence_alerts(chunk, now, cfg.alert_cooldown_days)
+            # Patients about to get an alert, loaded at once (kept referenced for the session).
+            alerting = [pid for pid in fresh
+                        if any((pid, f.reason_code) not in blocked for f in measures[pid].findings)]
+            loaded = list(db.session.scalars(select(Patient).where(Patient.id.in_(alerting)))) if alerting else []
             rows = []
             for pid in fresh:
                 rows.extend(measures[pid].snapshot_rows(pid, now))
                 counts["alerts"] += raise_findings(pid, measures[pid].findings, blocked)
             upsert_snapshots(rows)
+            del loaded
         counts["patients"] += len(fresh)
         counts["skipped"] += len(chunk) - len(fresh)
         counts["snapshots"] += len(rows)
