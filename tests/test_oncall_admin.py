@@ -156,16 +156,18 @@ def test_editing_the_policy(c, db, login, csrf_of):
     path = f"/admin/oncall/sites/{c.site.id}/policy"
     html = client.get(path).get_data(as_text=True)
     token = csrf_of(html)
+    deadlines = {"orange_working_hours": "8", "yellow_days": "7", "workday_start": "8", "workday_end": "18"}
     resp = client.post(path, data={"csrf_token": token, "ack_minutes": "4", "fallback_phone": "12",
-                                   "fallback_label": "Standard"})
+                                   "fallback_label": "Standard", **deadlines, "workday_end": "7"})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422
     assert _field_error(html, "ack_minutes") and _field_error(html, "fallback_phone")
+    assert _field_error(html, "workday_end")
     resp = client.post(path, data={"csrf_token": token, "ack_minutes": "15", "fallback_phone": "04 72 11 22 33",
-                                   "fallback_label": "Standard"})
+                                   "fallback_label": "Standard", **deadlines, "orange_working_hours": "6"})
     assert resp.status_code == 302
     policy = db.session.scalar(select(oncall.EscalationPolicy).where(oncall.EscalationPolicy.site_id == c.site.id))
-    assert (policy.ack_minutes, policy.fallback_phone) == (15, "+33472112233")
+    assert (policy.ack_minutes, policy.fallback_phone, policy.orange_working_hours) == (15, "+33472112233", 6)
 
 
 def test_unknown_site_is_404(c, db, login):

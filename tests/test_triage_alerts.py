@@ -43,7 +43,8 @@ def test_deadlines_follow_severity_and_orange_skips_the_weekend(circuit, db):
     red = _raise(db, circuit.patient, "red", "fever")
     orange = _raise(db, circuit.patient_no_team, "orange", "diarrhoea_g2")
     assert red.due_at == datetime(2026, 11, 27, 10, 30, tzinfo=timezone.utc)
-    assert orange.due_at == datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)  # Monday
+    # Orange: 8 working hours (8:00-18:00 Paris): 7 h on Friday from 11:00, then Monday 8:00 + 1 h.
+    assert orange.due_at == datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
     set_clock(datetime(2026, 11, 27, 11, 0, tzinfo=timezone.utc))
     line = queries.queue(circuit.site.id).lines[0]
     assert line.alert.id == red.id and line.overdue
@@ -133,3 +134,27 @@ def test_queue_lists_non_responders_failed_messages_and_rota_gaps(circuit, login
     # No one is on call at this site: the gap is announced before red alerts fall into it.
     assert 'id="rota-gaps"' in html
     assert db.session.get(OutboxEntry, entry.id).state == "dead"
+
+
+def test_deadlines_follow_each_sites_policy(circuit, db):
+    from app.triage.oncall import save_policy
+
+    save_policy(circuit.site, ack_minutes=15, fallback_phone="04 78 00 00 00", fallback_label="Standard",
+                orange_working_hours=4, yellow_days=3, workday_start=9, workday_end=17)
+    db.session.commit()
+    set_clock(datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc))  # Thursday 16:00 in Paris
+    red = _raise(db, circuit.patient, "red", "fever")
+    orange = _raise(db, circuit.patient_no_team, "orange", "diarrhoea_grade_2")
+    yellow = _raise(db, circuit.other_patient, "yellow", "fatigue_grade_1")  # other site: defaults
+    assert red.due_at == datetime(2026, 11, 26, 15, 15, tzinfo=timezone.utc)
+    # 1 h left on Thursday (until 17:00), then 3 h from 9:00 on Friday: 12:00 Paris.
+    assert orange.due_at == datetime(2026, 11, 27, 11, 0, tzinfo=timezone.utc)
+    assert yellow.due_at == datetime(2026, 12, 3, 15, 0, tzinfo=timezone.utc)
+
+
+def test_working_hours_cross_a_daylight_saving_weekend():
+    from app.triage.services import add_working_hours
+
+    friday = datetime(2027, 3, 26, 16, 0, tzinfo=timezone.utc)  # 17:00 Paris (UTC+1)
+    due = add_working_hours(friday, 8, "Europe/Paris", 8, 18)
+    assert due == datetime(2027, 3, 29, 13, 0, tzinfo=timezone.utc)  # Monday 15:00 Paris (UTC+2)

@@ -65,9 +65,17 @@ class EscalationPolicy(db.Model):
     ack_minutes = db.Column(db.Integer, nullable=False, default=DEFAULT_ACK_MINUTES)
     fallback_phone = db.Column(db.String(20), nullable=False)
     fallback_label = db.Column(db.String(80), nullable=False)
+    # Deadlines of the other severities (DESIGN.md section 8): orange in working hours.
+    orange_working_hours = db.Column(db.Integer, nullable=False, default=8, server_default="8")
+    yellow_days = db.Column(db.Integer, nullable=False, default=7, server_default="7")
+    workday_start = db.Column(db.Integer, nullable=False, default=8, server_default="8")
+    workday_end = db.Column(db.Integer, nullable=False, default=18, server_default="18")
     updated_at = db.Column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (db.CheckConstraint("ack_minutes BETWEEN 5 AND 240", name="ack_minutes"),)
+    __table_args__ = (
+        db.CheckConstraint("ack_minutes BETWEEN 5 AND 240", name="ack_minutes"),
+        db.CheckConstraint("workday_start < workday_end", name="workday"),
+    )
 
     def __repr__(self) -> str:
         return f"<EscalationPolicy site={self.site_id} {self.ack_minutes}min>"
@@ -104,6 +112,10 @@ class Policy:
     fallback_phone: str
     fallback_label: str
     configured: bool
+    orange_working_hours: int = 8
+    yellow_days: int = 7
+    workday_start: int = 8
+    workday_end: int = 18
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,8 @@ def policies_for(site_ids) -> dict[int, Policy]:
     site_ids = list(site_ids)
     rows = {p.site_id: p for p in db.session.scalars(
         select(EscalationPolicy).where(EscalationPolicy.site_id.in_(site_ids)))}
-    result = {sid: Policy(sid, r.ack_minutes, r.fallback_phone, r.fallback_label, True) for sid, r in rows.items()}
+    result = {sid: Policy(sid, r.ack_minutes, r.fallback_phone, r.fallback_label, True, r.orange_working_hours,
+                          r.yellow_days, r.workday_start, r.workday_end) for sid, r in rows.items()}
     missing = [sid for sid in site_ids if sid not in rows]
     if missing:
         for sid, phone in db.session.execute(select(Site.id, Site.hospital_phone).where(Site.id.in_(missing))):
@@ -135,8 +148,15 @@ def effective_policy(site_id: int) -> Policy:
 
 
 def save_policy(site: Site, *, ack_minutes, fallback_phone: str, fallback_label: str,
-                region: str = "FR") -> EscalationPolicy:
+                region: str = "FR", orange_working_hours: int = 8, yellow_days: int = 7,
+                workday_start: int = 8, workday_end: int = 18) -> EscalationPolicy:
     errors: dict[str, str] = {}
+    if not isinstance(orange_working_hours, int) or not 1 <= orange_working_hours <= 40:
+        errors["orange_working_hours"] = _("Between %(low)s and %(high)s hours.", low=1, high=40)
+    if not isinstance(yellow_days, int) or not 1 <= yellow_days <= 30:
+        errors["yellow_days"] = _("Between %(low)s and %(high)s days.", low=1, high=30)
+    if not (isinstance(workday_start, int) and isinstance(workday_end, int) and 0 <= workday_start < workday_end <= 24):
+        errors["workday_end"] = _("The working day must end after it starts (hours 0 to 24).")
     low, high = ACK_MINUTES_RANGE
     if not isinstance(ack_minutes, int) or not low <= ack_minutes <= high:
         errors["ack_minutes"] = _("Between %(low)s and %(high)s minutes.", low=low, high=high)
@@ -156,6 +176,8 @@ def save_policy(site: Site, *, ack_minutes, fallback_phone: str, fallback_label:
         policy = EscalationPolicy(site_id=site.id)
         db.session.add(policy)
     policy.ack_minutes, policy.fallback_phone, policy.fallback_label = ack_minutes, phone, label
+    policy.orange_working_hours, policy.yellow_days = orange_working_hours, yellow_days
+    policy.workday_start, policy.workday_end = workday_start, workday_end
     db.session.flush()
     audit.record("escalation_policy_update", obj=policy, detail={"site_id": site.id, "ack_minutes": ack_minutes})
     return policy

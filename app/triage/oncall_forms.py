@@ -39,6 +39,11 @@ class PolicyForm(FlaskForm):
     fallback_phone = StringField(_l("Fallback number"), validators=[Length(max=30)],
                                  render_kw={"inputmode": "tel", "autocomplete": "off"})
     fallback_label = StringField(_l("Who answers it"), validators=[Length(max=80)])
+    orange_working_hours = IntegerField(_l("Orange alerts: working hours to call the patient"), default=8,
+                                        validators=[InputRequired()])
+    yellow_days = IntegerField(_l("Yellow alerts: days to review"), default=7, validators=[InputRequired()])
+    workday_start = IntegerField(_l("Working day starts at (hour)"), default=8, validators=[InputRequired()])
+    workday_end = IntegerField(_l("Working day ends at (hour)"), default=18, validators=[InputRequired()])
 
 
 class ConfirmForm(FlaskForm):

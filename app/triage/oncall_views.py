@@ -187,11 +187,16 @@ def policy(site_id: int):
     current = oncall.effective_policy(site.id)
     form = PolicyForm(data=None if request.method == "POST" else {
         "ack_minutes": current.ack_minutes, "fallback_phone": current.fallback_phone,
-        "fallback_label": current.fallback_label if current.configured else _("Hospital line")})
+        "fallback_label": current.fallback_label if current.configured else _("Hospital line"),
+        "orange_working_hours": current.orange_working_hours, "yellow_days": current.yellow_days,
+        "workday_start": current.workday_start, "workday_end": current.workday_end})
 
     def save():
         return oncall.save_policy(site, ack_minutes=form.ack_minutes.data, fallback_phone=form.fallback_phone.data,
                                   fallback_label=form.fallback_label.data,
-                                  region=current_app.config["DEFAULT_PHONE_REGION"])
+                                  region=current_app.config["DEFAULT_PHONE_REGION"],
+                                  orange_working_hours=form.orange_working_hours.data,
+                                  yellow_days=form.yellow_days.data, workday_start=form.workday_start.data,
+                                  workday_end=form.workday_end.data)
     return _save(form, save, site, "oncall_admin.policy", _("Policy saved."), "oncall/policy.html",
                  current=current)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.care.models import Patient, Professional
+from app.care.models import Patient, Professional, Site
 from app.core import audit
 from app.core.errors import ValidationFailed
 from app.core.time import utcnow
@@ -24,12 +25,41 @@ DEFAULT_SLA = {
 }
 
 
-def _next_working_deadline(start: datetime, delta: timedelta) -> datetime:
-    """Add ``delta``, then move off a weekend (orange means one working day)."""
-    due = start + delta
-    while due.weekday() >= 5:
-        due += timedelta(days=1)
-    return due
+def add_working_hours(start: datetime, hours: float, tz_name: str, day_start: int, day_end: int) -> datetime:
+    """``start`` plus ``hours`` counted only Monday to Friday between ``day_start`` and ``day_end``
+    in the site's time zone (public holidays are not known to the platform)."""
+    tz = ZoneInfo(tz_name or "Europe/Paris")
+    local = start.astimezone(tz)
+    left = timedelta(hours=hours)
+    while True:
+        opening = local.replace(hour=day_start, minute=0, second=0, microsecond=0)
+        closing = opening + timedelta(hours=day_end - day_start)
+        if local.weekday() >= 5 or local >= closing:
+            local = (opening + timedelta(days=1))
+            continue
+        if local < opening:
+            local = opening
+        if local + left <= closing:
+            return (local + left).astimezone(start.tzinfo)
+        left -= closing - local
+        local = opening + timedelta(days=1)
+
+
+def deadline(site_id: int, severity: str, now: datetime) -> datetime:
+    """When the alert must be handled, by the site's policy: red in minutes, orange in working
+    hours, yellow in days."""
+    from .oncall import effective_policy
+
+    policy = effective_policy(site_id)
+    if severity == Severity.RED:
+        return now + timedelta(minutes=policy.ack_minutes)
+    if severity == Severity.ORANGE:
+        site = db.session.get(Site, site_id)
+        return add_working_hours(now, policy.orange_working_hours, site.timezone, policy.workday_start,
+                                 policy.workday_end)
+    if severity == Severity.YELLOW:
+        return now + timedelta(days=policy.yellow_days)
+    return now + DEFAULT_SLA[Severity.INFO]
 
 
 def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str, summary: str,
@@ -40,8 +70,7 @@ def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str
     if patient is None:
         raise ValueError("unknown patient")
     now = utcnow()
-    sla = DEFAULT_SLA[Severity(severity)]
-    due = _next_working_deadline(now, sla) if severity == Severity.ORANGE else now + sla
+    due = deadline(patient.site_id, severity, now)
     alert = Alert(patient_id=patient_id, site_id=patient.site_id, severity=severity, source=source,
                   reason_code=reason_code, summary=summary[:300], detail=detail, checkin_id=checkin_id,
                   due_at=due, created_at=now, rule_id=rule_id)
