@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.care.models import PatientStatus
 from app.core.time import utcnow
@@ -186,3 +186,50 @@ def test_two_planners_at_once_never_duplicate(app, db, clock, monkeypatch):
     assert planned <= {row[0] for row in per_patient}
     assert sum(results) == _count()  # every row was created by exactly one planner
     assert utcnow() == MONDAY
+
+
+def test_rerun_sends_no_insert_and_still_plans_a_newly_enrolled_patient(app, world, clock):
+    first = plan_checkins()
+    assert first["planned"] == 3 and first["already_planned"] == 0
+    newcomer = f.create_patient(world.site, start=date(2027, 2, 1), checkin_weekday=3, checkin_hour=11)
+    _db.session.commit()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+    event.listen(_db.engine, "before_cursor_execute", record)
+    try:
+        second = plan_checkins()
+    finally:
+        event.remove(_db.engine, "before_cursor_execute", record)
+    assert second["planned"] == 1 and second["already_planned"] == 3
+    assert statements.count("INSERT") == 1  # the newcomer's row only
+    assert [c.period_key for c in checkins_of(newcomer)] == ["2027-W09"]
+    statements.clear()
+    event.listen(_db.engine, "before_cursor_execute", record)
+    try:
+        third = plan_checkins()
+    finally:
+        event.remove(_db.engine, "before_cursor_execute", record)
+    assert third["planned"] == 0 and third["already_planned"] == 4
+    assert "INSERT" not in statements
+    assert _count() == 4
+
+
+def test_patients_sharing_a_slot_pattern_keep_their_own_s3_periods(db, clock):
+    """Slots are computed once per pattern; the S3 anchor (week the sequence started) is part of it."""
+    site = f.create_site(s3_followup_weeks=2)
+    from_w07 = f.create_patient(site, sequence="S3", start=date(2027, 2, 15), checkin_weekday=2, checkin_hour=9)
+    from_w08 = f.create_patient(site, sequence="S3", start=date(2027, 2, 22), checkin_weekday=2, checkin_hour=9)
+    weekly = f.create_patient(site, sequence="S2", start=date(2027, 2, 22), checkin_weekday=2, checkin_hour=9)
+    late = f.create_patient(site, sequence="S2", start=date(2027, 3, 4), checkin_weekday=2, checkin_hour=9)
+    db.session.commit()
+    plan_checkins()
+    assert [c.period_key for c in checkins_of(from_w07)] == ["2027-W09"]  # periods W07-08, W09-10
+    assert [c.period_key for c in checkins_of(from_w08)] == ["2027-W08"]  # periods W08-09: still open
+    assert [c.period_key for c in checkins_of(weekly)] == ["2027-W09"]
+    assert checkins_of(late) == []  # same pattern, but this week's slot is before the start
+    (w08,) = checkins_of(from_w08)
+    assert w08.scheduled_at == datetime(2027, 2, 24, 8, 0, tzinfo=UTC)
+    assert w08.closes_at == datetime(2027, 3, 10, 8, 0, tzinfo=UTC)

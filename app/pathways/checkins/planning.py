@@ -17,8 +17,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
-from sqlalchemy import and_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, select, text
+from sqlalchemy.dialects import sqlite
 
 from app.care.models import Patient, PatientStatus, Site
 from app.core.time import utcnow
@@ -79,19 +79,38 @@ def slot_in(first_monday: date, *, weeks: int, weekday: int, hour: int, tz: Zone
     return Slot(period_key(day), local_to_utc(day, hour, minute, tz), local_to_utc(next_day, hour, minute, tz), day)
 
 
-def slots_due(now: datetime, *, tz_name: str, weekday: int, hour: int, sequence: str, s3_weeks: int | None,
-              starts_on: date, horizon: timedelta, minute: int = 0) -> list[Slot]:
-    """The current period's slot and the next one when it falls within ``horizon``; never a slot
-    before ``starts_on`` (the patient was not followed yet)."""
+def period_slots(now: datetime, *, tz_name: str, weekday: int, hour: int, weeks: int,
+                 anchor_monday: date | None, horizon: timedelta, minute: int = 0) -> tuple[Slot, ...]:
+    """The current period's slot and the next one when it falls within ``horizon``, open at ``now``.
+
+    Depends only on these arguments (the anchor only when ``weeks > 1``), so patients who share
+    them share the result: the planner computes it once per distinct pattern, not per patient."""
     tz = zone(tz_name)
-    weeks = period_weeks(sequence, s3_weeks)
-    current = period_monday(monday_of(now.astimezone(tz).date()), weeks=weeks, anchor=starts_on)
+    week_monday = monday_of(now.astimezone(tz).date())
+    current = period_monday(week_monday, weeks=weeks, anchor=anchor_monday or week_monday)
     slots = [slot_in(current, weeks=weeks, weekday=weekday, hour=hour, tz=tz, minute=minute)]
     upcoming = slot_in(current + timedelta(weeks=weeks), weeks=weeks, weekday=weekday, hour=hour, tz=tz,
                        minute=minute)
     if upcoming.scheduled_at <= now + horizon:
         slots.append(upcoming)
-    return [s for s in slots if s.local_date >= starts_on and s.closes_at > now]
+    return tuple(s for s in slots if s.closes_at > now)
+
+
+def slots_due(now: datetime, *, tz_name: str, weekday: int, hour: int, sequence: str, s3_weeks: int | None,
+              starts_on: date, horizon: timedelta, minute: int = 0) -> list[Slot]:
+    """The current period's slot and the next one when it falls within ``horizon``; never a slot
+    before ``starts_on`` (the patient was not followed yet)."""
+    weeks = period_weeks(sequence, s3_weeks)
+    slots = period_slots(now, tz_name=tz_name, weekday=weekday, hour=hour, weeks=weeks,
+                         anchor_monday=monday_of(starts_on) if weeks > 1 else None, horizon=horizon,
+                         minute=minute)
+    return [s for s in slots if s.local_date >= starts_on]
+
+
+def _close_cap(slot: Slot, hours: int | None) -> datetime:
+    if hours:
+        return min(slot.closes_at, slot.scheduled_at + timedelta(hours=hours))
+    return slot.closes_at
 
 
 def eligible_patients():
@@ -105,29 +124,72 @@ def eligible_patients():
     )
 
 
-def _insert(rows: list[dict]) -> int:
+_PG_INSERT = text("""
+    INSERT INTO checkin (patient_id, period_key, sequence, scheduled_at, closes_at, channel,
+                         status, current_index, reask_count, call_attempts, created_at, updated_at)
+    SELECT patient_id, period_key, sequence, scheduled_at, closes_at, channel,
+           :status, 0, 0, 0, :now, :now
+    FROM unnest(CAST(:patient_id AS integer[]), CAST(:period_key AS varchar[]),
+                CAST(:sequence AS varchar[]), CAST(:scheduled_at AS timestamptz[]),
+                CAST(:closes_at AS timestamptz[]), CAST(:channel AS varchar[]))
+         AS t(patient_id, period_key, sequence, scheduled_at, closes_at, channel)
+    ON CONFLICT (patient_id, period_key) DO NOTHING
+""")
+_COLUMNS = ("patient_id", "period_key", "sequence", "scheduled_at", "closes_at", "channel")
+
+
+def _insert(rows: list[tuple], now: datetime) -> int:
+    """Insert (patient_id, period_key, sequence, scheduled_at, closes_at, channel) rows, skipping
+    a (patient, period) that exists; returns how many were inserted.
+
+    PostgreSQL gets one statement over arrays (``unnest``): a short query whatever the batch size
+    (a multi-row VALUES of thousands of parameters cost more to build and parse than to run).
+    SQLite gets a multi-row INSERT."""
     if not rows:
         return 0
+    if db.session.get_bind().dialect.name == "postgresql":
+        params = dict(zip(_COLUMNS, (list(column) for column in zip(*rows))))
+        return db.session.execute(_PG_INSERT, {**params, "status": CheckInStatus.SCHEDULED, "now": now}).rowcount
     table = CheckIn.__table__
-    dialect = db.session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table).on_conflict_do_nothing(index_elements=["patient_id", "period_key"])
-    return len(db.session.execute(stmt.returning(table.c.id), rows).all())
+    stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["patient_id", "period_key"])
+    values = [dict(zip(_COLUMNS, row), status=CheckInStatus.SCHEDULED, current_index=0, reask_count=0,
+                   call_attempts=0, created_at=now, updated_at=now) for row in rows]
+    return len(db.session.execute(stmt.returning(table.c.id), values).all())
 
 
-def _close_cap(slot: Slot) -> datetime:
-    hours = current_app.config.get("CHECKIN_CLOSE_HOURS")
-    if hours:
-        return min(slot.closes_at, slot.scheduled_at + timedelta(hours=hours))
-    return slot.closes_at
+def _existing_keys(first_id: int, last_id: int, from_key: str) -> set[tuple[int, str]]:
+    """(patient, period) pairs already planned for patients ``first_id``..``last_id`` from
+    period ``from_key`` on (keys sort as text: "2027-W09" < "2027-W10" < "2028-W01"): a range
+    scan of the unique (patient_id, period_key) index."""
+    rows = db.session.execute(
+        select(CheckIn.patient_id, CheckIn.period_key)
+        .where(CheckIn.patient_id.between(first_id, last_id), CheckIn.period_key >= from_key))
+    return {(patient_id, key) for patient_id, key in rows}
 
 
 def plan_checkins(now: datetime | None = None) -> dict:
-    """Create the due check-ins of every eligible patient, a batch at a time (one query per batch)."""
+    """Create the due check-ins of every eligible patient, a batch at a time.
+
+    Per batch: one keyset SELECT of the eligible patients, the slots of each (computed once per
+    pattern of time zone, weekday, hour, period length and anchor), one SELECT of the pairs already
+    planned, and one INSERT of the missing pairs only. A re-run therefore inserts nothing and
+    sends no INSERT; ON CONFLICT DO NOTHING still guards against a planner running at once."""
     now = now or utcnow()
     horizon = timedelta(hours=current_app.config.get("CHECKIN_PLAN_HORIZON_HOURS", 48))
     batch_size = current_app.config.get("CHECKIN_BATCH_SIZE", 500)
-    last_id, patients, planned, batches = 0, 0, 0, 0
+    close_hours = current_app.config.get("CHECKIN_CLOSE_HOURS")
+    patterns: dict[tuple, tuple[tuple[Slot, datetime], ...]] = {}
+
+    def slots_of(tz_name: str, weekday: int, hour: int, weeks: int, anchor_monday: date | None):
+        key = (tz_name, weekday, hour, weeks, anchor_monday)
+        found = patterns.get(key)
+        if found is None:
+            slots = period_slots(now, tz_name=tz_name, weekday=weekday, hour=hour, weeks=weeks,
+                                 anchor_monday=anchor_monday, horizon=horizon)
+            found = patterns[key] = tuple((slot, _close_cap(slot, close_hours)) for slot in slots)
+        return found
+
+    last_id, patients, planned, batches, skipped = 0, 0, 0, 0, 0
     while True:
         batch = db.session.execute(
             select(Patient.id, Patient.timezone, Patient.checkin_weekday, Patient.checkin_hour,
@@ -135,28 +197,31 @@ def plan_checkins(now: datetime | None = None) -> dict:
                    Site.s3_followup_weeks)
             .join(Enrolment, Enrolment.active_patient_id == Patient.id)
             .join(Site, Site.id == Patient.site_id)
-            .where(eligible_patients(), Patient.id > last_id)
+            # The bound on both sides of the join: PostgreSQL does not carry an inequality across
+            # it and would otherwise merge-join from the first enrolment on every batch.
+            .where(eligible_patients(), Patient.id > last_id, Enrolment.active_patient_id > last_id)
             .order_by(Patient.id)
             .limit(batch_size)
         ).all()
         if not batch:
             break
-        rows = []
+        due = []
         for p in batch:
-            starts_on = p.sequence_started_on if p.sequence == Sequence.S3 else p.started_on
-            for slot in slots_due(now, tz_name=p.timezone, weekday=p.checkin_weekday, hour=p.checkin_hour,
-                                  sequence=p.sequence, s3_weeks=p.s3_followup_weeks, starts_on=starts_on,
-                                  horizon=horizon):
-                rows.append(dict(
-                    patient_id=p.id, period_key=slot.period_key, sequence=p.sequence,
-                    scheduled_at=slot.scheduled_at, closes_at=_close_cap(slot), channel=p.channel,
-                    status=CheckInStatus.SCHEDULED, current_index=0, reask_count=0, call_attempts=0,
-                    created_at=now, updated_at=now,
-                ))
-        planned += _insert(rows)
+            s3 = p.sequence == Sequence.S3
+            starts_on = p.sequence_started_on if s3 else p.started_on
+            weeks = period_weeks(p.sequence, p.s3_followup_weeks)
+            for slot, closes_at in slots_of(p.timezone, p.checkin_weekday, p.checkin_hour, weeks,
+                                            monday_of(starts_on) if weeks > 1 else None):
+                if slot.local_date >= starts_on:
+                    due.append((p.id, slot.period_key, p.sequence, slot.scheduled_at, closes_at, p.channel))
+        if due:
+            existing = _existing_keys(batch[0].id, batch[-1].id, min(row[1] for row in due))
+            rows = [row for row in due if (row[0], row[1]) not in existing]
+            skipped += len(due) - len(rows)
+            planned += _insert(rows, now)
         db.session.commit()
         patients += len(batch)
         batches += 1
         last_id = batch[-1].id
-    log.info("check-ins planned: %s for %s patients", planned, patients)
-    return {"patients": patients, "planned": planned, "batches": batches}
+    log.info("check-ins planned: %s for %s patients (%s already planned)", planned, patients, skipped)
+    return {"patients": patients, "planned": planned, "batches": batches, "already_planned": skipped}
