@@ -158,3 +158,72 @@ def test_working_hours_cross_a_daylight_saving_weekend():
     friday = datetime(2027, 3, 26, 16, 0, tzinfo=timezone.utc)  # 17:00 Paris (UTC+1)
     due = add_working_hours(friday, 8, "Europe/Paris", 8, 18)
     assert due == datetime(2027, 3, 29, 13, 0, tzinfo=timezone.utc)  # Monday 15:00 Paris (UTC+2)
+
+
+def _bulk_scenario(db, circuit, bulk: bool) -> list[tuple]:
+    """Earlier alerts, then new ones raised with ``raise_alerts`` or one by one with
+    ``raise_alert``; the new alerts, their actions and audit rows, ids replaced by labels."""
+    from tests import factories
+
+    start = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)  # a Friday
+    recent = factories.create_patient(circuit.site)  # an open alert 3 h ago: joins its group
+    closed = factories.create_patient(circuit.site)  # only a resolved alert: a new group
+    old = factories.create_patient(circuit.site)  # an open alert 2 days ago: a new group
+    fresh = factories.create_patient(circuit.site)  # nothing yet, two new alerts: one group
+    away = factories.create_patient(circuit.other_site)  # the other site's deadlines
+    labels = {}
+    set_clock(start - timedelta(days=2))
+    labels[_raise(db, old, "yellow", "fatigue_g1").id] = "old"
+    set_clock(start - timedelta(hours=5))
+    first = _raise(db, recent, "yellow", "fatigue_g1")
+    labels[first.id] = "recent-1"
+    set_clock(start - timedelta(hours=3))
+    labels[_raise(db, recent, "orange", "mouth_g2").id] = "recent-2"
+    done = _raise(db, closed, "yellow", "nausea_g1")
+    labels[done.id] = "closed"
+    services.resolve(done, actor=circuit.nurse, note="called back")
+    db.session.commit()
+    set_clock(start)
+    wanted = ((recent, "orange", "adherence_pdc_low"), (closed, "yellow", "adherence_pdc_watch"),
+              (old, "orange", "adherence_pdc_low"), (fresh, "yellow", "adherence_pdc_watch"),
+              (fresh, "orange", "adherence_above_prescription"), (away, "orange", "adherence_pdc_low"))
+    new = [services.NewAlert(p.id, severity, "adherence", reason, f"{reason} summary", {"pdc": 0.5})
+           for p, severity, reason in wanted]
+    if bulk:
+        ids = services.raise_alerts(new)
+    else:
+        ids = [services.raise_alert(patient_id=a.patient_id, severity=a.severity, source=a.source,
+                                    reason_code=a.reason_code, summary=a.summary, detail=a.detail).id for a in new]
+    db.session.commit()
+    db.session.expire_all()
+    names = {recent.id: "recent", closed.id: "closed", old.id: "old", fresh.id: "fresh", away.id: "away"}
+    labels.update({alert_id: f"new-{k}" for k, alert_id in enumerate(ids)})
+    out = []
+    for alert_id in ids:
+        a = db.session.get(Alert, alert_id)
+        actions = [(x.kind, x.note, x.at, x.actor_id) for x in a.actions]
+        audits = [(e.action, names[e.patient_id], e.object_type, e.detail, e.at, e.actor_label)
+                  for e in db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "Alert",
+                                                                       AuditEvent.object_id == str(alert_id)))]
+        out.append((names[a.patient_id], a.site_id, a.severity, a.source, a.reason_code, a.summary, a.detail,
+                    a.status, a.created_at, a.due_at, labels[a.group_id], a.escalation_level, actions, audits))
+    return out
+
+
+def test_raising_many_alerts_at_once_writes_what_raising_them_one_by_one_does(circuit, db):
+    bulk = _bulk_scenario(db, circuit, bulk=True)
+    one_by_one = _bulk_scenario(db, circuit, bulk=False)
+    assert bulk == one_by_one
+    groups = [row[10] for row in bulk]
+    assert groups == ["recent-1", "new-1", "new-2", "new-3", "new-3", "new-5"]
+    # Orange on a Friday at 10:00 Paris: 8 working hours end at 18:00 Paris.
+    assert bulk[0][9] == datetime(2026, 11, 27, 17, 0, tzinfo=timezone.utc)
+    assert all(len(row[12]) == 1 and len(row[13]) == 1 for row in bulk)
+
+
+def test_raising_many_alerts_refuses_an_unknown_patient_or_severity(circuit, db):
+    with pytest.raises(ValueError):
+        services.raise_alerts([services.NewAlert(10**9, "orange", "adherence", "x", "x")])
+    with pytest.raises(ValueError):
+        services.raise_alerts([services.NewAlert(circuit.patient.id, "purple", "adherence", "x", "x")])
+    assert services.raise_alerts([]) == []

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 DOSE_CHANGE = "dose_change"
 INTERRUPTION = "interruption"
@@ -212,6 +212,7 @@ _PERCENT = re.compile(r"(\d+(?:[.,]\d+)?)\s*%")
 _TO_MG = {"mg": 1.0, "g": 1000.0, "µg": 0.001, "μg": 0.001, "mcg": 0.001, "ug": 0.001}
 
 
+@lru_cache(maxsize=1024)  # a handful of distinct doses, parsed for every patient every night
 def parse_mg(text: str | None) -> float | None:
     """"1000 mg", "1,5 g", "500mg" -> milligrams; anything else ("1250 mg/m2", "2 tablets") -> None."""
     match = _MASS.fullmatch((text or "").strip())
@@ -221,6 +222,7 @@ def parse_mg(text: str | None) -> float | None:
     return value * _TO_MG[match.group(2).lower()] if value > 0 else None
 
 
+@lru_cache(maxsize=1024)
 def parse_percent(text: str | None) -> float | None:
     """"75 %" -> 75.0 (a dose given as a share of the starting dose)."""
     match = _PERCENT.fullmatch((text or "").strip())

@@ -8,6 +8,7 @@ takes the patient's row lock, SQLite's BEGIN IMMEDIATE already serialises the wr
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -23,7 +24,7 @@ from app.core.errors import Conflict, ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
 from app.pathways.models import Drug, Prescription
-from app.triage.services import raise_alert
+from app.triage.services import NewAlert, raise_alerts
 
 from .compute import PatientMeasures, evaluate, measure_supply
 from .findings import Finding, Settings
@@ -296,17 +297,19 @@ def _copy_upsert(rows: list[dict]) -> None:
         cursor.execute("TRUNCATE adherence_snapshot_load")
 
 
-def raise_findings(patient_id: int, findings: list[Finding], blocked: set[tuple[int, str]]) -> int:
-    """One alert per patient and reason: none while one is open or was just resolved."""
-    raised = 0
-    for finding in findings:
-        if (patient_id, finding.reason_code) in blocked:
-            continue
-        raise_alert(patient_id=patient_id, severity=finding.severity, source=ALERT_SOURCE,
-                    reason_code=finding.reason_code, summary=finding.summary, detail=finding.detail)
-        blocked.add((patient_id, finding.reason_code))
-        raised += 1
-    return raised
+def raise_findings(found: Iterable[tuple[int, list[Finding]]], blocked: set[tuple[int, str]]) -> int:
+    """One alert per patient and reason: none while one is open or was just resolved. All the
+    patients' new alerts are raised together (``triage.raise_alerts``)."""
+    new = []
+    for patient_id, patient_findings in found:
+        for finding in patient_findings:
+            if (patient_id, finding.reason_code) in blocked:
+                continue
+            new.append(NewAlert(patient_id=patient_id, severity=finding.severity, source=ALERT_SOURCE,
+                                reason_code=finding.reason_code, summary=finding.summary, detail=finding.detail))
+            blocked.add((patient_id, finding.reason_code))
+    raise_alerts(new)
+    return len(new)
 
 
 def recompute_patient(patient_id: int, *, now: datetime | None = None, locked: bool = False) -> PatientMeasures:
@@ -320,5 +323,5 @@ def recompute_patient(patient_id: int, *, now: datetime | None = None, locked: b
     patient = db.session.get(Patient, patient_id)
     if patient is not None and patient.status == PatientStatus.ACTIVE:
         blocked = recent_adherence_alerts([patient_id], now, cfg.alert_cooldown_days)
-        raise_findings(patient_id, measures.findings, blocked)
+        raise_findings([(patient_id, measures.findings)], blocked)
     return measures

@@ -7,10 +7,11 @@ inside the retention purge, which sets ``oncolink.audit_purge``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -84,6 +85,20 @@ def record(action: str, *, patient_id: int | None = None, obj=None, object_type:
     )
     db.session.add(row)
     return row
+
+
+def record_many(action: str, entries: Iterable[tuple[int | None, str, object, dict | None]]) -> int:
+    """``record`` for many rows in one statement: (patient_id, object_type, object_id, detail)
+    each; they commit with the transaction. Returns how many were written."""
+    ctx = current_context()
+    now = utcnow()
+    rows = [{"at": now, "actor_id": ctx.actor_id, "actor_label": ctx.actor_label, "patient_id": patient_id,
+             "action": action, "object_type": object_type,
+             "object_id": str(object_id) if object_id is not None else None, "detail": detail or None, "ip": ctx.ip}
+            for patient_id, object_type, object_id, detail in entries]
+    if rows:
+        db.session.execute(insert(AuditEvent.__table__), rows)
+    return len(rows)
 
 
 def changed_fields(obj) -> dict:

@@ -1,11 +1,13 @@
 """Raising alerts and nurse tasks. Called in the same transaction as the event that causes them."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 
 from app.care.models import Patient, Professional, Site
 from app.core import audit
@@ -48,18 +50,31 @@ def add_working_hours(start: datetime, hours: float, tz_name: str, day_start: in
 def deadline(site_id: int, severity: str, now: datetime) -> datetime:
     """When the alert must be handled, by the site's policy: red in minutes, orange in working
     hours, yellow in days."""
-    from .oncall import effective_policy
+    return deadlines({(site_id, severity)}, now)[(site_id, severity)]
 
-    policy = effective_policy(site_id)
-    if severity == Severity.RED:
-        return now + timedelta(minutes=policy.ack_minutes)
-    if severity == Severity.ORANGE:
-        site = db.session.get(Site, site_id)
-        return add_working_hours(now, policy.orange_working_hours, site.timezone, policy.workday_start,
-                                 policy.workday_end)
-    if severity == Severity.YELLOW:
-        return now + timedelta(days=policy.yellow_days)
-    return now + DEFAULT_SLA[Severity.INFO]
+
+def deadlines(keys: set[tuple[int, str]], now: datetime) -> dict[tuple[int, str], datetime]:
+    """``deadline`` of each (site, severity), in two or three queries whatever their number."""
+    from .oncall import policies_for
+
+    site_ids = sorted({site_id for site_id, _ in keys})
+    policies = policies_for(site_ids)
+    zones = {}
+    if any(severity == Severity.ORANGE for _, severity in keys):
+        zones = dict(db.session.execute(select(Site.id, Site.timezone).where(Site.id.in_(site_ids))).all())
+    out = {}
+    for site_id, severity in keys:
+        policy = policies[site_id]
+        if severity == Severity.RED:
+            out[(site_id, severity)] = now + timedelta(minutes=policy.ack_minutes)
+        elif severity == Severity.ORANGE:
+            out[(site_id, severity)] = add_working_hours(now, policy.orange_working_hours, zones[site_id],
+                                                         policy.workday_start, policy.workday_end)
+        elif severity == Severity.YELLOW:
+            out[(site_id, severity)] = now + timedelta(days=policy.yellow_days)
+        else:
+            out[(site_id, severity)] = now + DEFAULT_SLA[Severity.INFO]
+    return out
 
 
 def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str, summary: str,
@@ -82,6 +97,74 @@ def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str
     if severity == Severity.RED:
         page_for_new_alert(alert)  # the on-call page leaves with this transaction's commit
     return alert
+
+
+@dataclass(frozen=True)
+class NewAlert:
+    """One alert for ``raise_alerts`` (the arguments of ``raise_alert``)."""
+
+    patient_id: int
+    severity: str
+    source: str
+    reason_code: str
+    summary: str
+    detail: dict | None = None
+
+
+def raise_alerts(new: Sequence[NewAlert]) -> list[int]:
+    """``raise_alert`` for many alerts, in a few statements whatever their number: the same
+    rows (the alert, its "created" action, its audit row), deadlines and groups, as if raised
+    one after the other in this order. Red alerts page someone, so a list with one goes
+    through ``raise_alert`` one by one. Returns the alerts' ids, in order."""
+    if not new:
+        return []
+    for a in new:
+        if a.severity not in set(Severity):
+            raise ValueError(f"unknown severity {a.severity!r}")
+    if any(a.severity == Severity.RED for a in new):
+        return [raise_alert(patient_id=a.patient_id, severity=a.severity, source=a.source,
+                            reason_code=a.reason_code, summary=a.summary, detail=a.detail).id for a in new]
+    pids = sorted({a.patient_id for a in new})
+    sites = dict(db.session.execute(select(Patient.id, Patient.site_id).where(Patient.id.in_(pids))).all())
+    if len(sites) != len(pids):
+        raise ValueError("unknown patient")
+    now = utcnow()
+    due = deadlines({(sites[a.patient_id], a.severity) for a in new}, now)
+    groups = _latest_groups(pids, now)
+    table = Alert.__table__
+    ids = list(db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), [
+        {"patient_id": a.patient_id, "site_id": sites[a.patient_id], "severity": a.severity, "source": a.source,
+         "reason_code": a.reason_code, "summary": a.summary[:300], "detail": a.detail, "checkin_id": None,
+         "due_at": due[(sites[a.patient_id], a.severity)], "created_at": now, "rule_id": None,
+         "status": AlertStatus.OPEN, "escalation_level": 0}
+        for a in new]).scalars())
+    # Each alert joins the group of the patient's newest unresolved alert of the last 24 hours,
+    # which for the second alert of a patient here is the first one.
+    grouped = []
+    for a, alert_id in zip(new, ids, strict=True):
+        grouped.append({"aid": alert_id, "gid": groups.setdefault(a.patient_id, alert_id)})
+    db.session.execute(update(table).where(table.c.id == bindparam("aid")).values(group_id=bindparam("gid")),
+                       grouped)
+    db.session.execute(insert(AlertAction.__table__), [
+        {"alert_id": alert_id, "kind": "created", "note": a.reason_code, "at": now, "actor_id": None}
+        for a, alert_id in zip(new, ids, strict=True)])
+    audit.record_many("alert_raised", [
+        (a.patient_id, "Alert", alert_id, {"severity": a.severity, "reason": a.reason_code})
+        for a, alert_id in zip(new, ids, strict=True)])
+    return ids
+
+
+def _latest_groups(patient_ids: list[int], now: datetime) -> dict[int, int]:
+    """Patient -> the group of their newest unresolved alert raised within the window."""
+    out: dict[int, int] = {}
+    rows = db.session.execute(
+        select(Alert.patient_id, Alert.group_id, Alert.id).where(
+            Alert.patient_id.in_(patient_ids), Alert.status != AlertStatus.RESOLVED,
+            Alert.created_at >= now - GROUP_WINDOW,
+        ).order_by(Alert.patient_id, Alert.created_at, Alert.id))
+    for pid, group_id, alert_id in rows:
+        out[pid] = group_id or alert_id  # the last row of a patient is the newest
+    return out
 
 
 GROUP_WINDOW = timedelta(hours=24)
