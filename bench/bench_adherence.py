@@ -109,7 +109,8 @@ DISPENSING_COLS = ["id", "patient_id", "prescription_id", "drug_id", "strength",
 CHECKIN_COLS = ["id", "patient_id", "period_key", "sequence", "scheduled_at", "closes_at", "channel", "status",
                 "phase", "current_index", "reask_count", "call_attempts", "started_at", "completed_at",
                 "closed_at", "created_at", "updated_at"]
-ANSWER_COLS = ["id", "checkin_id", "item_code", "raw_text", "value", "parsed", "red_flag", "answered_at", "source"]
+ANSWER_COLS = ["id", "checkin_id", "patient_id", "item_code", "raw_text", "value", "parsed", "red_flag", "answered_at",
+               "source"]
 REPORT_COLS = ["id", "patient_id", "professional_id", "reported_on", "assessment", "created_at"]
 
 
@@ -167,10 +168,11 @@ def seed_history(today: date, rng_seed: int = 5) -> dict:
                 if on_week:
                     missed = 0 if under_reports else {"on_time": int(rng.random() < 0.1), "irregular": rng.randint(0, 3),
                                                        "poor": rng.randint(0, 6), "above": 0}[profile]
-                    answers.append((next_id("answer"), cid, "doses_missed", str(missed), str(missed), True, False,
+                    answers.append((next_id("answer"), cid, pid, "doses_missed", str(missed), str(missed), True, False,
                                     at, "sms"))
                 else:
-                    answers.append((next_id("answer"), cid, "dose_in_break", "non", "false", True, False, at, "sms"))
+                    answers.append((next_id("answer"), cid, pid, "dose_in_break", "non", "false", True, False, at,
+                                    "sms"))
             if prof is not None and rng.random() < 0.1:
                 reports.append((next_id("report"), pid, prof, today - timedelta(days=rng.randint(0, 120)),
                                 rng.choice(["good", "good", "good", "doubtful", "poor"]), now))
@@ -277,11 +279,12 @@ def run(kind: str, patients: int, reuse: bool) -> dict:
         from app.extensions import db
 
         if not reuse:
-            upgrade()
+            upgrade(revision="heads")
             base = seed(patients)
             info["seed_base_seconds"] = round(base.seconds, 1)
             info["history"] = seed_history(date.today())
         else:
+            upgrade(revision="heads")  # a database seeded before the latest migrations
             # Start from no adherence output at all, so the first run is a first night again.
             db.session.execute(text("DELETE FROM adherence_snapshot"))
             db.session.execute(text("DELETE FROM alert_action WHERE alert_id IN "

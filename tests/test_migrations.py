@@ -101,3 +101,37 @@ def test_postgres_trigger_refuses_audit_changes(scratch_app):
             with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"):
                 with db.engine.begin() as conn:
                     conn.execute(text(statement))
+
+
+def test_answers_take_their_checkins_patient_on_upgrade(scratch_app):
+    """0010 copies each answer's patient from its check-in (answers written before it)."""
+    from datetime import timedelta
+
+    from app.core.time import utcnow
+    from app.pathways.checkins.models import CheckIn
+    from tests import factories
+
+    with scratch_app.app_context():
+        from app.extensions import db
+
+        upgrade(revision="0009")
+        site = factories.create_site()
+        patients = [factories.create_patient(site, drug_inn=None) for _ in range(2)]
+        now = utcnow()
+        checkins = [CheckIn(patient_id=p.id, period_key=f"k{k}", sequence="S2", scheduled_at=now,
+                            closes_at=now + timedelta(days=7), channel="sms") for k, p in enumerate(patients * 2)]
+        db.session.add_all(checkins)
+        db.session.flush()
+        for checkin in checkins:
+            db.session.execute(text(
+                "INSERT INTO checkin_answer (checkin_id, item_code, raw_text, parsed, red_flag, answered_at, source) "
+                "VALUES (:c, 'doses_missed', '1', :t, :f, :at, 'sms')"),
+                {"c": checkin.id, "t": True, "f": False, "at": now})
+        expected = {c.id: c.patient_id for c in checkins}
+        db.session.commit()
+        db.session.remove()
+        upgrade(revision="0010")
+        with db.engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT checkin_id, patient_id FROM checkin_answer")).all())
+        assert rows == expected
+        assert len(set(rows.values())) == 2

@@ -21,7 +21,7 @@ from sqlalchemy import (
 
 from app.care.models import Patient, PatientStatus
 from app.extensions import db
-from app.pathways.checkins.models import Answer, CheckIn
+from app.pathways.checkins.models import Answer
 from app.pathways.models import Drug, Prescription, PrescriptionEvent
 from app.triage.models import Alert, AlertStatus
 
@@ -101,7 +101,7 @@ def load_inputs(patient_ids: Sequence[int], as_of: date,
         if pid in wanted:
             out[pid].reports.append((day, assessment))
     if answers is None:
-        answers = answer_stats(as_of, in_range(CheckIn.patient_id))
+        answers = answer_stats(as_of, in_range(Answer.patient_id))
     for pid in wanted:
         out[pid].answers = answers.get(pid, {})
     return out
@@ -126,19 +126,18 @@ def answer_stats(as_of: date, where=None) -> dict[int, dict[str, AnswerStats]]:
     since_30, since_90 = _midnight(as_of - timedelta(days=29)), _midnight(as_of - timedelta(days=89))
     bucket = case((at >= since_30, 0), (at >= since_90, 1), else_=2).label("bucket")
     missed = Answer.item_code == DOSES_MISSED
-    # CASE first: a "yes" to another item must never reach the cast to an integer.
-    count = case((missed, cast(cast(Answer.value, Text), Integer)), else_=None)
-    when_missed = case((missed, at), else_=None)
+    # FILTER, not a CASE in each aggregate (cheaper per row); the filter runs before the
+    # argument, so a "yes" to another item never reaches the cast to an integer.
     dialect = db.session.get_bind().dialect.name
-    in_break = case((and_(Answer.item_code == DOSE_IN_BREAK, cast(Answer.value, Text) == "true"), 1), else_=0)
+    in_break = and_(Answer.item_code == DOSE_IN_BREAK, cast(Answer.value, Text) == "true")
     rows = db.session.execute(
-        select(CheckIn.patient_id, bucket, func.count(when_missed), func.sum(count),
-               _utc_day(func.min(when_missed), dialect), _utc_day(func.max(when_missed), dialect),
-               func.sum(in_break))
-        .join(CheckIn, CheckIn.id == Answer.checkin_id)
+        select(Answer.patient_id, bucket, func.count().filter(missed),
+               func.sum(cast(cast(Answer.value, Text), Integer)).filter(missed),
+               _utc_day(func.min(at).filter(missed), dialect), _utc_day(func.max(at).filter(missed), dialect),
+               func.count().filter(in_break))
         .where(true() if where is None else where, Answer.parsed.is_(True),
                Answer.item_code.in_((DOSES_MISSED, DOSE_IN_BREAK)), at < _midnight(as_of + timedelta(days=1)))
-        .group_by(CheckIn.patient_id, bucket)
+        .group_by(Answer.patient_id, bucket)
     )
     buckets: dict[int, list] = {}
     for pid, b, n, total, first, last, breaks in rows:

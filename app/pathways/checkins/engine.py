@@ -48,7 +48,8 @@ def current_item(checkin: CheckIn) -> QuestionnaireItem | None:
 def _answer_row(checkin: CheckIn, code: str, source: str, now: datetime) -> Answer:
     answer = db.session.scalar(select(Answer).where(Answer.checkin_id == checkin.id, Answer.item_code == code))
     if answer is None:
-        answer = Answer(checkin_id=checkin.id, item_code=code, raw_text="", source=source, answered_at=now)
+        answer = Answer(checkin_id=checkin.id, patient_id=checkin.patient_id, item_code=code, raw_text="",
+                        source=source, answered_at=now)
         db.session.add(answer)
     return answer
 

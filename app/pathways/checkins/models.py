@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import event, select
+
 from app.core.db import TimestampMixin, UTCDateTime
 from app.core.time import utcnow
 from app.extensions import db
@@ -155,6 +157,9 @@ class Answer(db.Model):
 
     id = db.Column(db.Integer, primary_key=True)
     checkin_id = db.Column(db.Integer, db.ForeignKey("checkin.id"), nullable=False)
+    # The check-in's patient, copied on insert (a check-in never changes patient): the nightly
+    # adherence job aggregates every patient's answers without joining millions of check-ins.
+    patient_id = db.Column(db.Integer, db.ForeignKey("patient.id"), nullable=False, index=True)
     item_code = db.Column(db.String(40), nullable=False)
     raw_text = db.Column(db.Text, nullable=False, default="")
     value = db.Column(db.JSON)
@@ -173,3 +178,10 @@ class Answer(db.Model):
 
     def __repr__(self) -> str:
         return f"<Answer {self.id} {self.item_code} parsed={self.parsed}>"
+
+
+@event.listens_for(Answer, "before_insert")
+def _copy_patient(mapper, connection, target: Answer) -> None:
+    """An answer created without its patient takes the check-in's."""
+    if target.patient_id is None:
+        target.patient_id = connection.scalar(select(CheckIn.patient_id).where(CheckIn.id == target.checkin_id))
