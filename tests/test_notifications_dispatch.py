@@ -161,28 +161,28 @@ def test_crash_between_send_and_commit_is_reconciled_not_resent(twilio_app, db, 
     _queue(db, key="k-crash", body="Unique texte 1", ref="test:crash")
     _queue(db, key="k-other", body="Unique texte 2", to="+33622334455")
 
-    def crash(self, claim, result, stats, reconciled=False):
+    def crash(*args, **kwargs):
         raise CrashAfterSend()
 
-    monkeypatch.setattr(Dispatcher, "_record_sent", crash)
+    monkeypatch.setattr(Dispatcher, "_record_sent", crash)  # one send recorded alone
+    monkeypatch.setattr(Dispatcher, "_record_sent_group", crash)  # or several at once
     with pytest.raises(CrashAfterSend):
         dispatch_outbox()
     monkeypatch.undo()
     db.session.rollback()
-    assert len(fake.messages) == 1  # reached the provider ...
+    # Both reached the provider (the sending threads do not wait for the recording) ...
+    assert sorted(m["body"] for m in fake.messages) == ["Unique texte 1", "Unique texte 2"]
     orphan = _entry(db, "k-crash")
-    assert orphan.state == "sending" and orphan.provider_sid is None  # ... but not recorded
-
-    # The other row was claimed in the same batch and never sent: orphaned too.
+    assert orphan.state == "sending" and orphan.provider_sid is None  # ... but neither was recorded
     assert _entry(db, "k-other").state == "sending"
 
     # Before the lease runs out nobody touches them (their dispatcher may still be alive).
-    assert dispatch_outbox()["claimed"] == 0 and len(fake.messages) == 1
+    assert dispatch_outbox()["claimed"] == 0 and len(fake.messages) == 2
 
     clock.advance(seconds=61)  # lease (60 s in these tests) expired
     stats = dispatch_outbox()
-    # The first is found at the provider and adopted; the other is not there, so it goes now.
-    assert (stats["reconciled"], stats["sent"]) == (1, 1)
+    # Both are found at the provider and adopted; nothing goes out again.
+    assert (stats["reconciled"], stats["sent"]) == (2, 0)
     assert sorted(m["body"] for m in fake.messages) == ["Unique texte 1", "Unique texte 2"]
     entry = _entry(db, "k-crash")
     first_sid = next(m["sid"] for m in fake.messages if m["body"] == "Unique texte 1")
@@ -208,7 +208,8 @@ class AcceptedThenTimeout:
         return getattr(self.inner, name)
 
 
-def test_timeout_after_acceptance_is_adopted_on_retry(twilio_app, db, fake, clock):
+def test_timeout_after_acceptance_is_adopted_on_retry(twilio_app, db, fake, clock, use_settings):
+    use_settings(OUTBOX_SEND_WORKERS=1)  # which send loses its answer must not depend on timing
     _queue(db, key="k-ambiguous", body="Texte ambigu")
     _queue(db, key="k-same-body-earlier", body="Texte ambigu", to="+33699887766")
     provider = AcceptedThenTimeout(get_provider(twilio_app))
@@ -394,3 +395,208 @@ def test_a_lease_shorter_than_two_provider_calls_is_refused():
     with pytest.raises(ConfigError, match="LEASE"):
         DispatchSettings(public_base_url="https://x", lease_s=20, provider_timeout_s=10)
     DispatchSettings(public_base_url="https://x", lease_s=22, provider_timeout_s=10)
+
+
+# ---------------------------------------------------------------- sending threads (batches)
+
+def test_pooled_crash_while_recording_is_reconciled_not_resent(twilio_app, db, fake, clock, monkeypatch,
+                                                               use_settings):
+    """Several sends in flight when recording fails: what reached the provider is adopted, the rest sent."""
+    import app.notifications.dispatcher as dispatcher_module
+
+    use_settings(OUTBOX_SEND_WORKERS=4)
+    for i in range(8):
+        _queue(db, key=f"k{i}", body=f"Texte pool {i}", to=f"+336770000{i:02d}")
+
+    def crash(*args, **kwargs):
+        raise CrashAfterSend()
+
+    monkeypatch.setattr(dispatcher_module, "record_outbound", crash)  # one send recorded alone
+    monkeypatch.setattr(dispatcher_module, "insert_outbound_messages", crash)  # several at once
+    with pytest.raises(CrashAfterSend):
+        dispatch_outbox()
+    monkeypatch.undo()
+    db.session.rollback()
+    at_provider = len(fake.messages)
+    assert 1 <= at_provider <= 8
+    assert {_entry(db, f"k{i}").state for i in range(8)} == {"sending"}  # nothing was recorded
+
+    clock.advance(seconds=61)  # the lease runs out
+    stats = dispatch_outbox()
+    assert (stats["reconciled"], stats["sent"]) == (at_provider, 8 - at_provider)
+    bodies = sorted(m["body"] for m in fake.messages)
+    assert bodies == sorted(f"Texte pool {i}" for i in range(8))  # each exactly once
+    sid_of = {m["body"]: m["sid"] for m in fake.messages}
+    for i in range(8):
+        entry = _entry(db, f"k{i}")
+        assert entry.state == "sent" and entry.provider_sid == sid_of[f"Texte pool {i}"]
+    assert count(db, Message) == 8
+
+
+def test_rate_is_never_exceeded_in_any_second_at_the_provider(twilio_app, db, fake, use_settings):
+    use_settings(OUTBOX_RATE_PER_SECOND=20.0, OUTBOX_RATE_BURST=5.0, OUTBOX_SEND_WORKERS=4)
+    for i in range(50):
+        _queue(db, key=f"k{i}", body=f"Cadence {i}", to=f"+336780000{i:02d}")
+    stats = dispatch_outbox()
+    assert stats["sent"] == 50 and len(fake.messages) == 50
+    stamps = sorted(m["created_at"] for m in fake.messages)
+    # Every window of one second (half-open) that starts at a message holds at most 20.
+    for i, first in enumerate(stamps):
+        in_window = [t for t in stamps[i:] if (t - first).total_seconds() < 1.0]
+        assert len(in_window) <= 20, f"{len(in_window)} messages within 1 s from {first}"
+    assert {_entry(db, f"k{i}").state for i in range(50)} == {"sent"}
+
+
+def test_one_batch_with_success_temporary_and_permanent_failures(twilio_app, db, fake, clock, circuit,
+                                                                 use_settings):
+    use_settings(OUTBOX_SEND_WORKERS=4)
+    stop = circuit.patient
+    fake.error_for(stop.phone, 21610)  # replied STOP: permanent, opts the patient out
+    fake.error_for("+33679000001", 20503, status=503)  # unavailable for this number: temporary
+    _queue(db, key="ok-1", body="Premier", to="+33679000002")
+    _queue(db, key="stop", body="Refusé", to=stop.phone, patient_id=stop.id)
+    _queue(db, key="later", body="Plus tard", to="+33679000001")
+    _queue(db, key="ok-2", body="Deuxième", to="+33679000003")
+    _queue(db, key="ok-1-bis", body="Premier, suite", to="+33679000002")  # same patient as ok-1
+    _queue(db, key="ok-3", body="Troisième", to="+33679000004")
+
+    stats = dispatch_outbox()
+
+    assert (stats["claimed"], stats["sent"], stats["failed"], stats["retried"], stats["lost"]) == (6, 4, 1, 1, 0)
+    assert [_entry(db, k).state for k in ("ok-1", "ok-1-bis", "ok-2", "ok-3")] == ["sent"] * 4
+    refused = _entry(db, "stop")
+    assert (refused.state, refused.last_error_code) == ("failed", 21610)
+    later = _entry(db, "later")
+    assert (later.state, later.attempts, later.last_error_code) == ("pending", 1, 20503)
+    assert timedelta(seconds=24) <= later.next_attempt_at - clock.now <= timedelta(seconds=30)
+    db.session.refresh(stop)
+    assert stop.opted_out_at == clock.now
+    # Two messages to one patient leave in the order they were queued, one after the other.
+    assert [m["body"] for m in fake.messages_to("+33679000002")] == ["Premier", "Premier, suite"]
+    sids = {m["body"]: m["sid"] for m in fake.messages}
+    linked = {m.outbox_id: m.provider_sid for m in db.session.scalars(select(Message))}
+    assert linked == {_entry(db, k).id: sids[body] for k, body in
+                      [("ok-1", "Premier"), ("ok-1-bis", "Premier, suite"), ("ok-2", "Deuxième"),
+                       ("ok-3", "Troisième")]}
+
+
+def test_send_pacer_waits_a_second_after_the_answer_of_the_send_rate_places_before():
+    from app.notifications.pacing import SendPacer
+
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    pacer = SendPacer(5.0, burst=5.0, monotonic=lambda: now[0], sleep=sleep)
+    starts, answers = [], []
+    for _ in range(23):
+        ticket = pacer.acquire()
+        starts.append(now[0])
+        now[0] += 0.1  # the provider's round trip
+        answers.append(now[0])
+        pacer.done(ticket)
+    assert starts[:2] == [0.0, 0.1]  # the bucket's burst: no wait while the window has room
+    for i in range(len(starts) - 5):
+        assert starts[i + 5] >= answers[i] + 1.0 - 1e-9
+    # Any second (half-open) holds at most 5 starts and at most 5 answers.
+    for times in (starts, answers):
+        assert max(sum(1 for t in times if s <= t < s + 1.0) for s in times) == 5
+    assert SendPacer(0, monotonic=lambda: now[0], sleep=sleep).acquire() is None  # no limit
+
+
+def test_one_twilio_provider_shared_by_threads_gives_each_send_its_own_answer(twilio_app, fake):
+    """One SDK client shared by threads could return one request's response to another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    provider = get_provider(twilio_app)
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(lambda i: (i, provider.send_sms(f"+336790100{i:02d}", f"Fil {i}", None)),
+                                    range(60)))
+    finally:
+        provider.close()
+    sid_of = {m["body"]: m["sid"] for m in fake.messages}
+    assert len(sid_of) == 60
+    assert all(result.sid == sid_of[f"Fil {i}"] for i, result in results)
+
+
+def test_a_group_of_sends_is_recorded_in_two_statements_fenced_per_row(twilio_app, db, fake):
+    from sqlalchemy import event, update
+
+    from app.notifications.dispatcher import DispatchStats
+    from app.notifications.providers import ProviderResult
+    from app.notifications.status import apply_status_callback
+
+    for i in range(5):
+        _queue(db, key=f"g{i}", body=f"Groupe {i}", to=f"+336791000{i:02d}", ref=f"test:g{i}")
+    provider = get_provider(twilio_app)
+    dispatcher = Dispatcher(provider, DispatchSettings.from_config(twilio_app.config))
+    try:
+        claims = dispatcher.claim(10)
+        assert len(claims) == 5
+        # g2 was re-claimed meanwhile by another dispatcher (its lease had run out): not ours to record.
+        db.session.execute(update(OutboxEntry).where(OutboxEntry.id == claims[2].id)
+                           .values(attempts=OutboxEntry.attempts + 1))
+        db.session.commit()
+        stats, statements = DispatchStats(), []
+
+        def record(conn, cursor, statement, *args):
+            statements.append(statement.lstrip().split(None, 1)[0].upper())
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            dispatcher._record_sent_group([(c, ProviderResult(f"SMgroup{n}", "queued"))
+                                           for n, c in enumerate(claims[:3])], stats)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        assert [s for s in statements if s in ("UPDATE", "INSERT", "SELECT")] == ["UPDATE", "INSERT"]
+        assert (stats.sent, stats.lost) == (2, 1)
+        rows = [_entry(db, f"g{i}") for i in range(3)]
+        assert [(r.state, r.provider_sid) for r in rows] == [("sent", "SMgroup0"), ("sent", "SMgroup1"),
+                                                              ("sending", None)]
+        linked = {m.provider_sid: (m.outbox_id, m.ref, m.from_number) for m in db.session.scalars(select(Message))}
+        assert linked == {"SMgroup0": (rows[0].id, "test:g0", SENDER), "SMgroup1": (rows[1].id, "test:g1", SENDER)}
+
+        # A status callback stored g3's SID first: the group falls back to one send at a time.
+        apply_status_callback(sid="SMearly", status="delivered", channel="sms", to_number=claims[3].to_number)
+        db.session.commit()
+        dispatcher._record_sent_group([(claims[3], ProviderResult("SMearly", "queued")),
+                                       (claims[4], ProviderResult("SMgroup4", "queued"))], stats)
+    finally:
+        provider.close()
+    assert (stats.sent, stats.lost) == (4, 1)
+    early = db.session.scalar(select(Message).where(Message.provider_sid == "SMearly"))
+    assert (early.outbox_id, early.status, early.ref) == (_entry(db, "g3").id, "delivered", "test:g3")
+    assert _entry(db, "g4").provider_sid == "SMgroup4" and count(db, Message) == 4
+
+
+def test_batches_claimed_ahead_keep_order_and_reconcile_retried_rows_first(twilio_app, db, fake, clock,
+                                                                          use_settings):
+    from sqlalchemy import update
+
+    use_settings(OUTBOX_BATCH_SIZE=2, OUTBOX_SEND_WORKERS=4)
+    _queue(db, key="retried", body="Réessai", to="+33679200000")
+    provider = AcceptedThenTimeout(get_provider(twilio_app))  # accepted, but the answer is lost
+    try:
+        assert Dispatcher(provider, DispatchSettings.from_config(twilio_app.config)).run().retried == 1
+    finally:
+        provider.close()
+    clock.advance(seconds=31)
+    recipients = ["+33679200001", "+33679200002", "+33679200001", "+33679200003", "+33679200001",
+                  "+33679200004"]
+    for i, to in enumerate(recipients):
+        _queue(db, key=f"f{i}", body=f"Suite {i}", to=to)
+    # The fresh rows come first, so the retried one arrives in a batch claimed ahead.
+    db.session.execute(update(OutboxEntry).where(OutboxEntry.idempotency_key.like("f%"))
+                       .values(next_attempt_at=_entry(db, "retried").next_attempt_at - timedelta(seconds=1)))
+    db.session.commit()
+
+    stats = dispatch_outbox()
+
+    assert (stats["claimed"], stats["sent"], stats["reconciled"], stats["released"]) == (7, 6, 1, 0)
+    assert [m["body"] for m in fake.messages_to("+33679200001")] == ["Suite 0", "Suite 2", "Suite 4"]
+    assert sorted(m["body"] for m in fake.messages) == sorted(["Réessai"] + [f"Suite {i}" for i in range(6)])
+    retried = _entry(db, "retried")  # found at the provider, not sent again
+    assert retried.state == "sent" and retried.attempts == 2
+    assert retried.provider_sid == fake.messages_to("+33679200000")[0]["sid"]

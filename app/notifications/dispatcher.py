@@ -5,10 +5,17 @@ One pass:
 1. Claim a few due rows in a short transaction (``FOR UPDATE SKIP LOCKED`` on
    PostgreSQL; ``BEGIN IMMEDIATE`` serialises claimers on SQLite): ``sending``,
    ``attempts + 1``, a lease (``claimed_until``); commit.
-2. For each row, with no transaction open: if it was tried before, first ask the provider
-   whether an earlier attempt got through (reconciliation); else (or if not) send it.
-3. Record the answer at once in its own transaction, fenced on ``attempts`` so a
-   dispatcher that lost its lease cannot overwrite a newer claim.
+2. Rows tried before, with no transaction open and nothing of ours in flight: ask the
+   provider whether an earlier attempt got through (reconciliation).
+3. The others (and those not found) are sent by ``OUTBOX_SEND_WORKERS`` threads, which only
+   call the provider: one chain per recipient, in claim order, each send paced by the
+   ``SendPacer`` (never more than the rate in any second as the provider counts).
+4. The main thread records what came back, all that has come back in one transaction (a
+   group commit), fenced on ``attempts`` so a dispatcher that lost its lease cannot
+   overwrite a newer claim. The next batch is claimed as soon as this one's last chain has
+   left, and joins it unless it holds a row tried before or a message to a recipient still
+   in flight (then it waits until this batch is recorded): at a strict rate, idle time is
+   never caught up.
 
 Why a row is never sent twice: a row is only resent after a reconciliation that found
 no unattributed provider message with the same recipient and body since its first attempt.
@@ -30,12 +37,14 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import UTCDateTime, is_postgres, sqlite_immediate_transactions
@@ -45,7 +54,7 @@ from config import ConfigError
 
 from .models import MessageChannel, OutboxEntry, OutboxState
 from .optout import mark_unsubscribed
-from .pacing import TokenBucket, backoff_delay
+from .pacing import SendPacer, backoff_delay
 from .providers import (
     ERROR_UNSUBSCRIBED,
     PermanentProviderError,
@@ -55,7 +64,7 @@ from .providers import (
     SmsProvider,
     TemporaryProviderError,
 )
-from .status import record_outbound
+from .status import insert_outbound_messages, record_outbound
 
 log = logging.getLogger("oncolink.notifications")
 
@@ -76,12 +85,15 @@ class DispatchSettings:
     backoff_jitter: float = 0.2
     reconcile_skew_s: float = 120.0
     provider_timeout_s: float = 10.0
+    send_workers: int = 4  # provider calls in flight at once (threads)
 
     def __post_init__(self) -> None:
         if self.lease_s <= 2 * self.provider_timeout_s + 1:
             raise ConfigError("OUTBOX_LEASE_SECONDS must exceed twice TWILIO_TIMEOUT_SECONDS plus 1 s")
         if self.max_attempts < 1:
             raise ConfigError("OUTBOX_MAX_ATTEMPTS must be at least 1")
+        if self.send_workers < 1:
+            raise ConfigError("OUTBOX_SEND_WORKERS must be at least 1")
 
     @classmethod
     def from_config(cls, config: Any) -> DispatchSettings:
@@ -98,6 +110,7 @@ class DispatchSettings:
             backoff_jitter=float(config["OUTBOX_BACKOFF_JITTER"]),
             reconcile_skew_s=float(config["OUTBOX_RECONCILE_SKEW_SECONDS"]),
             provider_timeout_s=float(config.get("TWILIO_TIMEOUT_SECONDS", 10.0)),
+            send_workers=int(config.get("OUTBOX_SEND_WORKERS") or 4),
         )
 
     @property
@@ -138,6 +151,24 @@ class DispatchStats:
         return asdict(self)
 
 
+def _chains(claims: list[Claim]) -> list[list[Claim]]:
+    """The claims grouped by recipient, each group in claim order."""
+    chains: dict[str, list[Claim]] = {}
+    for claim in claims:
+        chains.setdefault(claim.to_number, []).append(claim)
+    return list(chains.values())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claim in a sending thread (which never touches the database)."""
+
+    claim: Claim
+    result: ProviderResult | None = None
+    error: ProviderError | None = None
+    released: bool = False  # not sent: the time budget or the lease ran out first
+
+
 class Dispatcher:
     def __init__(self, provider: SmsProvider, settings: DispatchSettings, *,
                  monotonic: Callable[[], float] = time.monotonic,
@@ -146,7 +177,7 @@ class Dispatcher:
         self.settings = settings
         self._monotonic = monotonic
         burst = settings.rate_burst or settings.rate_per_second / 10
-        self.bucket = TokenBucket(settings.rate_per_second, burst=burst, monotonic=monotonic, sleep=sleep)
+        self.pacer = SendPacer(settings.rate_per_second, burst=burst, monotonic=monotonic, sleep=sleep)
         self.rng = rng or random.Random()
 
     # ------------------------------------------------------------------ the loop
@@ -160,8 +191,9 @@ class Dispatcher:
         if db.session.new or db.session.dirty or db.session.deleted:
             raise RuntimeError("the dispatcher commits on its own: commit or roll back first")
         db.session.rollback()  # start from no open transaction
-        with sqlite_immediate_transactions():
-            self._loop(stats, self._batch_limit(batch_size), deadline)
+        with sqlite_immediate_transactions(), ThreadPoolExecutor(
+                self.settings.send_workers, thread_name_prefix="outbox-send") as pool:
+            self._loop(stats, self._batch_limit(batch_size), deadline, pool)
         stats.elapsed_s = round(self._monotonic() - started, 3)
         return stats
 
@@ -172,22 +204,117 @@ class Dispatcher:
             limit = min(limit, max(1, int(self.settings.rate_per_second * self.settings.lease_s / 4)))
         return max(1, limit)
 
-    def _loop(self, stats: DispatchStats, limit: int, deadline: float | None) -> None:
+    def _loop(self, stats: DispatchStats, limit: int, deadline: float | None, pool: Executor) -> None:
+        held: list[Claim] = []  # claimed ahead by the previous batch, to dispatch now
         while deadline is None or self._monotonic() < deadline:
-            claims = self.claim(limit)
+            claims = held
+            if not claims:
+                claims = self.claim(limit)
+                stats.claimed += len(claims)
             if not claims:
                 return
-            stats.claimed += len(claims)
-            for index, claim in enumerate(claims):
-                if (deadline is not None and self._monotonic() >= deadline) or not self._lease_ok(claim):
-                    stats.released += self.release(claims[index:])
-                    return
-                self.process(claim, stats)
+            done, held = self._dispatch(claims, stats, deadline, pool, limit)
+            if not done:
+                break
+        if held:
+            stats.released += self.release(held)
+
+    def _stop_before(self, claim: Claim, deadline: float | None) -> bool:
+        """True when the time budget is spent or the claim's lease is too short for another call."""
+        return (deadline is not None and self._monotonic() >= deadline) or not self._lease_ok(claim)
 
     def _lease_ok(self, claim: Claim) -> bool:
         # Room for a reconciliation and a send, each bounded by the provider timeout.
         needed = timedelta(seconds=2 * self.settings.provider_timeout_s + 1)
         return claim.claimed_until - utcnow() > needed
+
+    def _dispatch(self, claims: list[Claim], stats: DispatchStats, deadline: float | None,
+                  pool: Executor, limit: int) -> tuple[bool, list[Claim]]:
+        """Send one claimed batch and record every outcome: (False when claims were handed back,
+        claims made ahead that could not join this batch).
+
+        1. Rows tried before are first looked for at the provider, here, while none of this
+           dispatcher's sends is in flight or unrecorded (so none can be taken for theirs).
+        2. The rest go through the sending threads: one chain per recipient, in claim order, so
+           two messages to one patient never overtake each other.
+        """
+        handled: set[int] = set()
+        for claim in claims:
+            if not claim.tried_before:
+                continue
+            if self._stop_before(claim, deadline):
+                stats.released += self.release([c for c in claims if c.id not in handled])
+                return False, []
+            handled.add(claim.id)
+            try:
+                found = self.reconcile(claim)
+            except ProviderError as exc:
+                self._record_failure(claim, exc, stats)
+                continue
+            if found is None:
+                handled.discard(claim.id)  # not at the provider: send it (below)
+            else:
+                self._record_sent(claim, ProviderResult(found.sid, found.status or "queued"), stats,
+                                  reconciled=True)
+        return self._send_chains(_chains([c for c in claims if c.id not in handled]), stats, deadline,
+                                 pool, limit)
+
+    def _send_chains(self, chains: list[list[Claim]], stats: DispatchStats, deadline: float | None,
+                     pool: Executor, limit: int) -> tuple[bool, list[Claim]]:
+        """``send_workers`` chains in flight; whatever has come back is recorded together, in one
+        transaction, while the threads go on sending (a group commit). So at most twice
+        ``send_workers`` chains are sent and not yet recorded: what a crash leaves to reconcile.
+
+        When every chain has been handed to a thread, the next batch is claimed at once, so the
+        threads never wait for a claim (at a strict rate, time lost is never caught up). It joins
+        this one unless it holds a row tried before (reconciled only when nothing of ours is in
+        flight) or a message to a recipient whose send is in flight (order): then it is returned,
+        to be dispatched once this batch is recorded."""
+        waiting: deque[list[Claim]] = deque(chains)
+        in_flight: dict[Future, str] = {}  # -> recipient
+        released, held, claim_ahead = 0, [], True
+
+        def refill() -> None:
+            while waiting and len(in_flight) < self.settings.send_workers:
+                chain = waiting.popleft()
+                in_flight[pool.submit(self._send_chain, chain, deadline)] = chain[0].to_number
+
+        refill()
+        while in_flight:
+            if not waiting and claim_ahead and not released:
+                ahead = self.claim(limit)
+                stats.claimed += len(ahead)
+                busy = set(in_flight.values())
+                if ahead and not any(c.tried_before or c.to_number in busy for c in ahead):
+                    waiting.extend(_chains(ahead))
+                    refill()
+                else:
+                    held, claim_ahead = ahead, False
+            done, _running = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                del in_flight[future]
+            refill()
+            released += self._record([outcome for future in done for outcome in future.result()], stats)
+        if released and held:
+            stats.released += self.release(held)
+            held = []
+        return released == 0, held
+
+    def _send_chain(self, chain: list[Claim], deadline: float | None) -> list[Outcome]:
+        """In a sending thread: one recipient's claims, in order, each paced."""
+        outcomes = []
+        for index, claim in enumerate(chain):
+            if self._stop_before(claim, deadline):
+                outcomes.extend(Outcome(c, released=True) for c in chain[index:])
+                break
+            ticket = self.pacer.acquire()
+            try:
+                outcomes.append(Outcome(claim, result=self._send(claim)))
+            except ProviderError as exc:
+                outcomes.append(Outcome(claim, error=exc))
+            finally:
+                self.pacer.done(ticket)
+        return outcomes
 
     # ------------------------------------------------------------------ claim / release
 
@@ -252,24 +379,6 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ one row
 
-    def process(self, claim: Claim, stats: DispatchStats) -> None:
-        try:
-            if claim.tried_before:
-                found = self.reconcile(claim)
-                if found is not None:
-                    self._record_sent(claim, ProviderResult(found.sid, found.status or "queued"), stats,
-                                      reconciled=True)
-                    return
-            self.bucket.take()
-            result = self._send(claim)
-        except PermanentProviderError as exc:
-            self._record_permanent(claim, exc, stats)
-            return
-        except TemporaryProviderError as exc:
-            self._record_temporary(claim, exc, stats)
-            return
-        self._record_sent(claim, result, stats)
-
     def _send(self, claim: Claim) -> ProviderResult:
         callback = self.settings.status_callback_url
         if claim.channel == MessageChannel.VOICE:
@@ -299,6 +408,69 @@ class Dispatcher:
         return min(free, key=lambda r: (r.created_at is None, r.created_at or utcnow(), r.sid))
 
     # ------------------------------------------------------------------ outcomes
+
+    def _record(self, outcomes: list[Outcome], stats: DispatchStats) -> int:
+        """Record what came back from the sending threads; returns how many claims were handed back."""
+        sent = [(o.claim, o.result) for o in outcomes if o.result is not None]
+        if sent:
+            self._record_sent_group(sent, stats)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                self._record_failure(outcome.claim, outcome.error, stats)
+        released = [o.claim for o in outcomes if o.released]
+        if released:
+            stats.released += self.release(released)
+        return len(released)
+
+    def _record_failure(self, claim: Claim, error: ProviderError, stats: DispatchStats) -> None:
+        if isinstance(error, PermanentProviderError):
+            self._record_permanent(claim, error, stats)
+        else:
+            self._record_temporary(claim, error, stats)
+
+    def _record_sent_group(self, sent: list[tuple[Claim, ProviderResult]], stats: DispatchStats) -> None:
+        """Several sends in one transaction of three statements: one fenced UPDATE, one INSERT of
+        their Messages, the commit (a round trip per send would make the recording, not the
+        provider, the bottleneck).
+
+        When a status callback stored one of these SIDs first, the insert fails: the group is
+        rolled back and recorded one send at a time (merging with that callback's row)."""
+        if len(sent) == 1:
+            self._record_sent(*sent[0], stats)
+            return
+        try:
+            recorded = self._mark_sent(sent)
+            insert_outbound_messages([
+                dict(sid=result.sid, status=result.status, channel=claim.channel, body=claim.body,
+                     to_number=claim.to_number, from_number=self.provider.sender,
+                     patient_id=claim.patient_id, outbox_id=claim.id, ref=claim.ref)
+                for claim, result in sent if claim.id in recorded])
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            for claim, result in sent:
+                self._record_sent(claim, result, stats)
+            return
+        except BaseException:
+            db.session.rollback()
+            raise
+        for claim, _result in sent:
+            if claim.id not in recorded:
+                log.warning("outbox %s: claim lost before its result was recorded", claim.id)
+        stats.lost += len(sent) - len(recorded)
+        stats.sent += len(recorded)
+
+    def _mark_sent(self, sent: list[tuple[Claim, ProviderResult]]) -> set[int]:
+        """``sent`` with its SID, each row fenced on its own claim's ``attempts``; the ids changed."""
+        sids = {claim.id: result.sid for claim, result in sent}
+        return set(db.session.scalars(
+            update(OutboxEntry)
+            .where(tuple_(OutboxEntry.id, OutboxEntry.attempts).in_([(c.id, c.attempts) for c, _r in sent]),
+                   OutboxEntry.state == OutboxState.SENDING)
+            .values(state=OutboxState.SENT, provider_sid=case(sids, value=OutboxEntry.id),
+                    sent_at=utcnow(), claimed_until=None)
+            .returning(OutboxEntry.id)
+            .execution_options(synchronize_session=False)))
 
     def _record_sent(self, claim: Claim, result: ProviderResult, stats: DispatchStats, *,
                      reconciled: bool = False) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -112,7 +113,12 @@ def classify_twilio_error(exc: BaseException) -> ProviderError:
 
 
 class TwilioProvider(SmsProvider):
-    """Twilio's REST API through the official SDK (``api_base_url`` redirects it in tests)."""
+    """Twilio's REST API through the official SDK (``api_base_url`` redirects it in tests).
+
+    Safe to share between threads: each thread gets its own SDK client. One client must not
+    serve two threads at once: ``TwilioHttpClient.request`` keeps the response in an attribute
+    and returns that attribute, so a concurrent request could hand one send the other's SID.
+    """
 
     name = "twilio"
     # Call progress events Twilio reports to the status callback (default: completed only).
@@ -125,11 +131,26 @@ class TwilioProvider(SmsProvider):
             raise ConfigError("Twilio needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
         # The SDK logs request URLs at INFO, with phone numbers in list queries.
         logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-        self.client = make_twilio_client(account_sid, auth_token, api_base_url=api_base_url,
-                                         timeout=timeout)
+        self._client_args = (account_sid, auth_token, api_base_url, timeout)
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+        self.client  # noqa: B018 - built now: a bad setting fails here, not at the first send
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
         self.sender = from_number or messaging_service_sid
+
+    @property
+    def client(self) -> Any:
+        """This thread's SDK client."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            account_sid, auth_token, api_base_url, timeout = self._client_args
+            client = make_twilio_client(account_sid, auth_token, api_base_url=api_base_url, timeout=timeout)
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
 
     def send_sms(self, to: str, body: str, status_callback: str | None) -> ProviderResult:
         kwargs: dict[str, Any] = {"to": to, "body": body}
@@ -185,7 +206,10 @@ class TwilioProvider(SmsProvider):
             raise classify_twilio_error(exc) from exc
 
     def close(self) -> None:
-        self.client.http_client.close()
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.http_client.close()
 
 
 class ConsoleProvider(SmsProvider):

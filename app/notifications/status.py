@@ -6,7 +6,7 @@ an unknown SID therefore creates a bare outbound row that the dispatcher fills i
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import is_postgres
@@ -137,3 +137,20 @@ def record_outbound(*, sid: str, status: str, channel: str, body: str | None, to
     if (rank(channel, message.status) or 0) > 0:
         message_status_changed.send(message)  # the early callbacks, announced now with their ref
     return message
+
+
+def insert_outbound_messages(rows: list[dict]) -> None:
+    """Messages for several accepted sends in one statement (``record_outbound`` optimistic, in
+    bulk): each dict has sid, status, channel, body, to_number, from_number, patient_id,
+    outbox_id, ref. An ``IntegrityError`` (an early callback stored one of these SIDs) tells the
+    caller to roll back and record them one by one."""
+    if not rows:
+        return
+    now = utcnow()
+    db.session.execute(insert(Message.__table__), [
+        dict(direction=Direction.OUT, channel=row["channel"], provider_sid=row["sid"], status=row["status"],
+             body=row["body"], to_number=row["to_number"], from_number=row["from_number"],
+             patient_id=row["patient_id"], outbox_id=row["outbox_id"], ref=row["ref"], error_code=None,
+             created_at=now, status_updated_at=now)
+        for row in rows
+    ])
