@@ -3,7 +3,8 @@
 1. Read, in one consistent snapshot and without the write lock: the active patients and their
    prescriptions, the PDC of every simple course (SQL, ``bulk``), the answers' aggregates, the
    reports, and the rows of the few patients whose course needs the Python measures.
-2. Compute in Python (``compute.evaluate``).
+2. Compute in Python (``compute.evaluate``): the dispensing measures of everyone, then the rest
+   batch by batch, each batch in a worker thread while the previous one is being written.
 3. Write in batches, each its own short transaction: lock the batch's patients, leave out any
    patient recomputed since the read (a dispensing or an answer committed meanwhile: its own
    recompute saw more than we did), upsert the snapshots, raise the new findings.
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
@@ -32,6 +34,7 @@ from app.extensions import db
 
 from .bulk import read_population, simple_coverage, snapshot_stamps
 from .compute import PatientInputs, PatientMeasures, finish, measure_supply
+from .findings import Settings
 from .queries import answer_stats, load_inputs, lock_patients, recent_adherence_alerts
 from .services import raise_findings, settings, upsert_snapshots
 
@@ -91,8 +94,25 @@ def _batches(ids: list[int], size: int) -> Iterator[list[int]]:
         yield ids[start:start + size]
 
 
-def compute_all(as_of, cfg) -> tuple[dict[int, PatientMeasures], dict]:
-    """Read everything needed and compute every active patient's measures. On PostgreSQL the
+@dataclass
+class Measured:
+    """Every active patient's dispensing measures and the rest of their inputs: ``finish``
+    gives a batch's full measures (pure Python, no database: it runs in a worker thread while
+    the previous batch is written)."""
+
+    partial: dict[int, PatientMeasures]
+    answers: dict[int, dict]
+    reports: dict[int, list]
+    cfg: Settings
+
+    def finish(self, patient_ids: list[int]) -> dict[int, PatientMeasures]:
+        empty: dict = {}
+        return {pid: finish(self.partial[pid], self.answers.get(pid, empty), self.reports.get(pid, ()),
+                            self.cfg) for pid in patient_ids}
+
+
+def compute_all(as_of, cfg) -> tuple[Measured, dict]:
+    """Read everything needed and measure every active patient's dispensings. On PostgreSQL the
     answers' aggregate (the biggest read) runs on a second connection meanwhile."""
     size = max(1, int(current_app.config.get("ADHERENCE_BATCH_SIZE", 5000)))
     with consistent_read() as snapshot, ThreadPoolExecutor(max_workers=1) as pool:
@@ -120,11 +140,8 @@ def compute_all(as_of, cfg) -> tuple[dict[int, PatientMeasures], dict]:
                 inputs = PatientInputs(prescriptions=population.prescriptions.get(pid, []))
                 partial[pid] = measure_supply(inputs, as_of, simple=by_patient.get(pid, {}))
         answers = pending.result() if pending is not None else answer_stats(as_of)
-    empty: dict = {}
-    measures = {pid: finish(m, answers.get(pid, empty), population.reports.get(pid, ()), cfg)
-                for pid, m in partial.items()}
-    return measures, {"ids": population.patient_ids, "stamps": population.snapshot_stamps,
-                      "python_path": len(detailed)}
+    return Measured(partial, answers, population.reports, cfg), {
+        "ids": population.patient_ids, "stamps": population.snapshot_stamps, "python_path": len(detailed)}
 
 
 def recompute_adherence(now: datetime | None = None) -> dict:
@@ -135,24 +152,30 @@ def recompute_adherence(now: datetime | None = None) -> dict:
     as_of = now.date()
     cfg = settings()
     size = max(1, int(current_app.config.get("ADHERENCE_BATCH_SIZE", 5000)))
-    measures, read = compute_all(as_of, cfg)
+    measured, read = compute_all(as_of, cfg)
     counts = {"patients": 0, "snapshots": 0, "alerts": 0, "batches": 0, "skipped": 0,
               "python_path": read["python_path"]}
-    for chunk in _batches(read["ids"], size):
-        with sqlite_immediate_transactions(), unit_of_work():
-            lock_patients(chunk)
-            stamps = snapshot_stamps(as_of, chunk)
-            fresh = [pid for pid in chunk if stamps.get(pid) == read["stamps"].get(pid)]
-            blocked = recent_adherence_alerts(chunk, now, cfg.alert_cooldown_days)
-            rows = []
-            for pid in fresh:
-                rows.extend(measures[pid].snapshot_rows(pid, now))
-            upsert_snapshots(rows)
-            counts["alerts"] += raise_findings(((pid, measures[pid].findings) for pid in fresh), blocked)
-        counts["patients"] += len(fresh)
-        counts["skipped"] += len(chunk) - len(fresh)
-        counts["snapshots"] += len(rows)
-        counts["batches"] += 1
+    chunks = list(_batches(read["ids"], size))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The next batch is computed while this one waits on the database.
+        ahead = pool.submit(measured.finish, chunks[0]) if chunks else None
+        for k, chunk in enumerate(chunks):
+            measures = ahead.result()
+            ahead = pool.submit(measured.finish, chunks[k + 1]) if k + 1 < len(chunks) else None
+            with sqlite_immediate_transactions(), unit_of_work():
+                lock_patients(chunk)
+                stamps = snapshot_stamps(as_of, chunk)
+                fresh = [pid for pid in chunk if stamps.get(pid) == read["stamps"].get(pid)]
+                blocked = recent_adherence_alerts(chunk, now, cfg.alert_cooldown_days)
+                rows = []
+                for pid in fresh:
+                    rows.extend(measures[pid].snapshot_rows(pid, now))
+                upsert_snapshots(rows)
+                counts["alerts"] += raise_findings(((pid, measures[pid].findings) for pid in fresh), blocked)
+            counts["patients"] += len(fresh)
+            counts["skipped"] += len(chunk) - len(fresh)
+            counts["snapshots"] += len(rows)
+            counts["batches"] += 1
     with sqlite_immediate_transactions(), unit_of_work():
         audit.record("adherence_recompute", object_type="AdherenceSnapshot",
                      detail={"patients": counts["patients"], "alerts": counts["alerts"]})
