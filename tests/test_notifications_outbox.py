@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.notifications.dispatcher import Dispatcher, DispatchSettings
 from app.notifications.models import Message, OutboxEntry
@@ -203,3 +203,27 @@ def test_cli_dispatch_and_status(twilio_app, db, fake):
     after = runner.invoke(args=["outbox", "status"])
     assert "sent     2" in after.output and "pending  0" in after.output
     assert "oldest due" not in after.output
+
+
+def test_many_sms_in_one_statement_skip_known_keys_and_refuse_bad_rows(db):
+    from app.notifications.outbox import enqueue_sms_rows
+
+    enqueue_sms(to="+33611223344", body="Premier", idempotency_key="many:0", purpose="t")
+    rows = [dict(to="+33611223344", body="Autre texte", idempotency_key="many:0", purpose="t"),
+            dict(to="+33611223344", body="Deux", idempotency_key="many:1", purpose="t", patient_id=None, ref="r:1"),
+            dict(to="+33699887766", body="Trois", idempotency_key="many:2", purpose="t")]
+    assert enqueue_sms_rows(rows) == 2
+    db.session.commit()
+    stored = db.session.scalars(select(OutboxEntry).order_by(OutboxEntry.id)).all()
+    assert [(e.idempotency_key, e.body, e.state) for e in stored] == [
+        ("many:0", "Premier", "pending"), ("many:1", "Deux", "pending"), ("many:2", "Trois", "pending")]
+    assert stored[1].ref == "r:1"
+
+    with pytest.raises(ValueError):
+        enqueue_sms_rows([dict(to="+33611223344", body="ok", idempotency_key="many:3", purpose="t"),
+                          dict(to="Hospital", body="ok", idempotency_key="many:4", purpose="t")])
+    with pytest.raises(ValueError):
+        enqueue_sms_rows([dict(to="+33611223344", body="é€" * 200, idempotency_key="many:5", purpose="t")])
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(OutboxEntry)) == 3
+    assert enqueue_sms_rows([]) == 0

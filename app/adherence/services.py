@@ -314,14 +314,25 @@ def raise_findings(found: Iterable[tuple[int, list[Finding]]], blocked: set[tupl
 
 def recompute_patient(patient_id: int, *, now: datetime | None = None, locked: bool = False) -> PatientMeasures:
     """Recompute one patient's adherence today: snapshot upserted, findings raised as alerts."""
+    return recompute_patients([patient_id], now=now, locked=locked)[patient_id]
+
+
+def recompute_patients(patient_ids: Iterable[int], *, now: datetime | None = None,
+                       locked: bool = False) -> dict[int, PatientMeasures]:
+    """``recompute_patient`` for several patients with the same statements as for one."""
     now = now or utcnow()
+    ids = sorted(set(patient_ids))
+    if not ids:
+        return {}
     if not locked:
-        lock_patients([patient_id])
+        lock_patients(ids)
     cfg = settings()
-    measures = evaluate(load_inputs([patient_id], now.date())[patient_id], now.date(), cfg)
-    upsert_snapshots(measures.snapshot_rows(patient_id, now))
-    patient = db.session.get(Patient, patient_id)
-    if patient is not None and patient.status == PatientStatus.ACTIVE:
-        blocked = recent_adherence_alerts([patient_id], now, cfg.alert_cooldown_days)
-        raise_findings([(patient_id, measures.findings)], blocked)
-    return measures
+    inputs = load_inputs(ids, now.date())
+    results = {pid: evaluate(inputs[pid], now.date(), cfg) for pid in ids}
+    upsert_snapshots([row for pid in ids for row in results[pid].snapshot_rows(pid, now)])
+    active = set(db.session.scalars(select(Patient.id).where(
+        Patient.id.in_(ids), Patient.status == PatientStatus.ACTIVE)))
+    if active:
+        blocked = recent_adherence_alerts(sorted(active), now, cfg.alert_cooldown_days)
+        raise_findings([(pid, results[pid].findings) for pid in ids if pid in active], blocked)
+    return results

@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.core.time import utcnow
@@ -53,10 +54,8 @@ def _add_once(entry: OutboxEntry) -> OutboxEntry:
     return entry
 
 
-def enqueue_sms(*, to: str, body: str, idempotency_key: str, purpose: str,
-                patient_id: int | None = None, ref: str | None = None,
-                not_before: datetime | None = None) -> OutboxEntry:
-    """Queue one SMS (flushed, not committed); the same key twice returns the first row."""
+def check_sms(to: str, body: str, idempotency_key: str) -> None:
+    """ValueError unless this SMS can be queued: E.164 recipient, key, 1 to 2 segments."""
     _check_number(to)
     _check_key(idempotency_key)
     encoding, segments = count_segments(body or "")
@@ -64,11 +63,41 @@ def enqueue_sms(*, to: str, body: str, idempotency_key: str, purpose: str,
         raise ValueError("an SMS needs a body")
     if segments > MAX_SEGMENTS:
         raise ValueError(f"the SMS takes {segments} {encoding} segments; at most {MAX_SEGMENTS} allowed")
+
+
+def enqueue_sms(*, to: str, body: str, idempotency_key: str, purpose: str,
+                patient_id: int | None = None, ref: str | None = None,
+                not_before: datetime | None = None) -> OutboxEntry:
+    """Queue one SMS (flushed, not committed); the same key twice returns the first row."""
+    check_sms(to, body, idempotency_key)
     return _add_once(OutboxEntry(
         idempotency_key=idempotency_key, channel=MessageChannel.SMS, to_number=to, body=body,
         purpose=purpose, patient_id=patient_id, ref=ref, state=OutboxState.PENDING,
         attempts=0, next_attempt_at=not_before or utcnow(), created_at=utcnow(),
     ))
+
+
+def enqueue_sms_rows(rows: list[dict]) -> int:
+    """Queue many SMS in one statement (flushed with it, not committed); keys already present are
+    skipped, as ``enqueue_sms`` would return their first row. Each row: ``to``, ``body``,
+    ``idempotency_key``, ``purpose``, optional ``patient_id`` and ``ref``; rows that ``enqueue_sms``
+    would refuse raise ``ValueError`` before anything is written. Returns the rows written."""
+    if not rows:
+        return 0
+    now = utcnow()
+    values = []
+    for row in rows:
+        check_sms(row["to"], row["body"], row["idempotency_key"])
+        values.append(dict(idempotency_key=row["idempotency_key"], channel=MessageChannel.SMS, to_number=row["to"],
+                           body=row["body"], purpose=row["purpose"], patient_id=row.get("patient_id"),
+                           ref=row.get("ref"), state=OutboxState.PENDING, attempts=0, next_attempt_at=now,
+                           created_at=now))
+    db.session.flush()
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = OutboxEntry.__table__
+    stmt = insert(table).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
+    return len(db.session.execute(stmt).all())
 
 
 def enqueue_call(*, to: str, idempotency_key: str, purpose: str, twiml_path: str,

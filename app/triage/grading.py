@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.core import audit
+from app.core import audit, batching
 from app.core.db import UTCDateTime
 from app.core.errors import ValidationFailed
 from app.core.time import utcnow
@@ -124,6 +124,13 @@ def seed_grading_rules() -> int:
 
 
 def current_rules(item_codes: Iterable[str] | None = None) -> list[GradingRule]:
+    if batching.in_scope():  # a batch job: the current rules once per transaction
+        every = batching.cached("current_grading_rules", lambda: list(db.session.scalars(
+            select(GradingRule).where(GradingRule.superseded_at.is_(None)))))
+        if item_codes is None:
+            return list(every)
+        wanted = set(item_codes)
+        return [rule for rule in every if rule.item_code in wanted]
     query = select(GradingRule).where(GradingRule.superseded_at.is_(None))
     if item_codes is not None:
         query = query.where(GradingRule.item_code.in_(list(item_codes)))

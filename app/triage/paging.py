@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import insert, or_, select
 
 from app.care.models import Professional, Site
-from app.core import audit
+from app.core import audit, batching
 from app.core.audit import AuditContext
 from app.core.db import UTCDateTime
 from app.core.time import utcnow
@@ -318,6 +318,10 @@ def _relevant_pages(prof_ids: list[int], now: datetime) -> list[tuple[AlertPage,
 
 def handle_professional_sms(from_number: str, body: str) -> list[str] | None:
     """Acknowledge a page by SMS ("OK 1234", "ok", "oui"); None when the message is not for us."""
+    if batching.in_scope() and from_number not in batching.cached("professional_phones", lambda: set(
+            db.session.scalars(select(Professional.phone).where(Professional.active.is_(True),
+                                                                 Professional.phone.is_not(None))))):
+        return None  # a batch of patients' answers: the active professionals' phones read once
     profs = list(db.session.scalars(select(Professional).where(
         Professional.phone == from_number, Professional.active.is_(True))))
     if not profs:

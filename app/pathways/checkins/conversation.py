@@ -15,6 +15,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.care.models import Patient
 from app.core import audit
@@ -49,7 +50,8 @@ def keyword(body: str) -> str | None:
 
 def patients_for(phone: str) -> list[Patient]:
     return list(db.session.scalars(
-        select(Patient).where(Patient.phone == (phone or "").strip()).order_by(Patient.id)
+        select(Patient).options(joinedload(Patient.site))  # the replies name the site's hospital line
+        .where(Patient.phone == (phone or "").strip()).order_by(Patient.id)
     ))
 
 

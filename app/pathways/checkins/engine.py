@@ -169,14 +169,15 @@ def take_answer(checkin: CheckIn, raw: str, *, source: str, parsed: tuple[Any, b
     if item is None:
         return None
     value, ok = parsed if parsed is not None else parse(item.answer_type, raw, choices=item.choices)
+    with db.session.no_autoflush:  # read first, then write the answer once, grade included
+        answer = _answer_row(checkin, item.code, source, now)
+        graded = grade(checkin, item, value, now) if ok else None
     _touch(checkin, now)
-    answer = _answer_row(checkin, item.code, source, now)
     _keep_text(answer, raw)
     answer.answered_at, answer.source = now, source
     instruction = None
     if ok:
         answer.value, answer.parsed = value, True
-        graded = grade(checkin, item, value, now)
         answer.grade = graded.grade
         # The questionnaire's red flags are a floor that no grading rule can lower.
         answer.red_flag = matches(item.red_flag, value) or graded.severity == "red"

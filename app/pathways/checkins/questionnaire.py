@@ -12,6 +12,7 @@ from datetime import date
 
 from sqlalchemy import or_, select
 
+from app.core import batching
 from app.extensions import db
 from app.pathways.models import Drug, Prescription, PrescriptionEventKind
 
@@ -166,4 +167,8 @@ def items_by_code(codes) -> dict[str, QuestionnaireItem]:
     codes = list(codes)
     if not codes:
         return {}
+    if batching.in_scope():  # a batch job: every item once per transaction (a few dozen rows)
+        every = batching.cached("questionnaire_items", lambda: {
+            i.code: i for i in db.session.scalars(select(QuestionnaireItem))})
+        return {code: every[code] for code in codes if code in every}
     return {i.code: i for i in db.session.scalars(select(QuestionnaireItem).where(QuestionnaireItem.code.in_(codes)))}
