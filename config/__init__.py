@@ -93,6 +93,10 @@ class BaseConfig:
     OUTBOX_BACKOFF_JITTER = _env_float("OUTBOX_BACKOFF_JITTER", 0.2)
     # Clock difference tolerated between us and the provider when reconciling.
     OUTBOX_RECONCILE_SKEW_SECONDS = _env_float("OUTBOX_RECONCILE_SKEW_SECONDS", 120.0)
+    # Inbound SMS are queued by the webhook and read by the process-inbound job (every 2 s).
+    INBOUND_TIME_BUDGET_SECONDS = _env_float("INBOUND_TIME_BUDGET_SECONDS", 50.0)
+    # Unread this long: the triage page warns that nothing reads the queue.
+    INBOUND_STALE_SECONDS = _env_float("INBOUND_STALE_SECONDS", 120.0)
     HOSPITAL_PHONE_DEFAULT = _env("HOSPITAL_PHONE_DEFAULT", "+33100000000")
     # Check-ins (issue 3): planning horizon, chasing delays, call retries.
     CHECKIN_PLAN_HORIZON_HOURS = _env_int("CHECKIN_PLAN_HORIZON_HOURS", 48)

@@ -1,7 +1,8 @@
-"""End to end across the real boundaries: a patient texts 39 °C to the signed webhook; the safety
-reply comes back in the same response, a red alert exists, the on-call oncologist's phone (the
-Twilio-compatible server, reached by the real SDK) gets the page in one dispatch cycle, and without
-acknowledgement the next person of the chain is paged after the site's delay."""
+"""End to end across the real boundaries: a patient texts 39 °C to the signed webhook; once the
+process-inbound job has read it, a red alert exists, and one dispatch cycle brings the safety reply
+to the patient's phone and the page to the on-call oncologist's (the Twilio-compatible server,
+reached by the real SDK); without acknowledgement the next person of the chain is paged after the
+site's delay."""
 from __future__ import annotations
 
 import re
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from app.pathways.checkins import templates as t
 from app.pathways.checkins.models import CheckIn
 from app.pathways.checkins.start import start_checkin
-from app.notifications.tasks import dispatch_outbox
+from app.notifications.tasks import dispatch_outbox, process_inbound
 from app.triage.models import Alert
 from app.triage.oncall import add_shift, add_step
 from app.triage.tasks import escalate_alerts
@@ -23,10 +24,15 @@ from tests.test_notifications_helpers import (  # noqa: F401  (fixtures, by thei
 
 
 def _sms(client, fake, patient, body, sid):
+    """Post the answer, read it as the job does, dispatch: the texts the patient's phone received."""
+    before = len(fake.messages_to(patient.phone))
     resp = signed_post(client, fake, "/webhooks/twilio/sms",
                        {"From": patient.phone, "To": SENDER, "Body": body, "MessageSid": sid, "AccountSid": SID})
     assert resp.status_code == 200
-    return [m.text for m in ET.fromstring(resp.get_data(as_text=True)).findall("Message")]
+    assert ET.fromstring(resp.get_data(as_text=True)).findall("Message") == []
+    assert process_inbound()["processed"] == 1
+    dispatch_outbox()
+    return [m["body"] for m in fake.messages_to(patient.phone)[before:]]
 
 
 def test_fever_answer_reaches_the_on_call_team_and_escalates(twilio_app, fake, clock, circuit, db, client):
@@ -46,12 +52,11 @@ def test_fever_answer_reaches_the_on_call_team_and_escalates(twilio_app, fake, c
 
     assert len(_sms(client, fake, patient, "0", "SM" + "1" * 32)) == 1
     replies = _sms(client, fake, patient, "39", "SM" + "2" * 32)
-    # The safety reply, in the very response to the webhook.
+    # The safety reply first, in the same dispatch cycle as the page.
     assert replies[0] == t.render("safety", "fr", hospital_phone=patient.site.hospital_phone)
     alert = db.session.scalar(select(Alert).where(Alert.patient_id == patient.id, Alert.severity == "red"))
     assert alert is not None and alert.reason_code == "fever" and alert.rule_id is not None
 
-    dispatch_outbox()  # one dispatch cycle
     (page,) = fake.messages_to(circuit.oncologist.phone)
     shown = re.sub(r"/a/[A-Za-z0-9_-]+", "/a/<token>", page["body"])  # the random token may hold digits
     assert "OK" in shown and patient.last_name not in shown and "39" not in shown

@@ -118,6 +118,16 @@ def test_background_scheduler_runs_jobs_records_failures_and_releases_the_lease(
     assert all(run.finished_at is not None for run in _runs(db))  # runs in progress were awaited
 
 
+def test_run_soon_brings_a_job_forward_only_in_the_scheduler_process(fast, db):
+    assert scheduler_module.run_soon("succeed-weekly") is False  # no scheduler here: the tick will do
+    service = fast()
+    wait_for(lambda: service.active, 5, what="the lease")
+    assert _runs(db, job="succeed-weekly") == []
+    wait_for(lambda: scheduler_module.run_soon("succeed-weekly"), 5, what="the job registered")
+    wait_for(lambda: len(_runs(db, job="succeed-weekly", outcome="ok")) == 1, 10, what="the early run")
+    assert scheduler_module.run_soon("no-such-job") is False
+
+
 def test_standby_waits_then_takes_over_from_a_dead_holder_and_closes_its_runs(fast, db):
     dead = "deadhost:4242:abcdef"
     lease.acquire(dead, 3)

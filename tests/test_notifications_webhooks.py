@@ -13,15 +13,16 @@ from app.notifications.dispatcher import STATUS_CALLBACK_PATH
 from app.notifications.inbound import (
     MAX_BODY,
     clean_text,
+    queued_count,
     receive_sms,
     register_sms_handler,
     tag_message,
 )
-from app.notifications.models import Message
+from app.notifications.models import Message, OutboxEntry
 from app.notifications.outbox import enqueue_sms
 from app.notifications.signals import message_status_changed
 from app.notifications.status import record_outbound
-from app.notifications.tasks import dispatch_outbox
+from app.notifications.tasks import dispatch_outbox, process_inbound
 from tests.test_notifications_helpers import (  # noqa: F401  (fixtures, by their names)
     PUBLIC,
     SENDER,
@@ -78,34 +79,95 @@ def test_routes_and_status_callback_path(app):
     assert rules[STATUS_CALLBACK_PATH] == "webhooks.status_callback"
 
 
-def test_signed_inbound_sms_gets_the_handler_reply(twilio_app, client, db, fake, handler, circuit):
+def _outbox_replies(db) -> list[OutboxEntry]:
+    db.session.rollback()
+    return list(db.session.scalars(select(OutboxEntry).where(OutboxEntry.purpose == "sms_reply")
+                                   .order_by(OutboxEntry.id)))
+
+
+def test_signed_inbound_sms_is_queued_then_read_and_answered(twilio_app, client, db, fake, handler, circuit):
     patient = circuit.patient
     params = _inbound("38,5", from_=patient.phone)
     response = signed_post(client, fake, SMS_PATH, params)  # no CSRF token: exempt
 
     assert response.status_code == 200
     assert response.mimetype == "application/xml"
-    assert _twiml_messages(response) == ["Merci, réponse reçue."]
+    assert _twiml_messages(response) == []  # the reply leaves through the outbox
     inbound = db.session.scalar(select(Message).where(Message.provider_sid == params["MessageSid"]))
-    assert (inbound.direction, inbound.body, inbound.status, inbound.patient_id) == (
-        "in", "38,5", "received", patient.id)
+    assert (inbound.direction, inbound.body, inbound.status) == ("in", "38,5", "queued")
+    assert handler.calls == [] and queued_count() == 1
+
+    stats = process_inbound()
+    assert (stats["processed"], stats["replies"], stats["handler_errors"]) == (1, 1, 0)
+    inbound = _message(db, params["MessageSid"])
+    assert (inbound.status, inbound.patient_id) == ("received", patient.id)
     assert handler.calls == [(patient.phone, SENDER, "38,5", inbound.id)]
-    reply = db.session.scalar(select(Message).where(Message.status == "replied"))
-    assert (reply.direction, reply.to_number, reply.from_number, reply.provider_sid) == (
-        "out", patient.phone, SENDER, None)
-    assert reply.body == "Merci, réponse reçue." and reply.patient_id == patient.id
+    [reply] = _outbox_replies(db)
+    assert (reply.to_number, reply.body, reply.patient_id, reply.state) == (
+        patient.phone, "Merci, réponse reçue.", patient.id, "pending")
+    assert reply.idempotency_key == f"sms-reply:{inbound.id}:0"
+
+    dispatch_outbox()
+    assert [(m["to"], m["body"]) for m in fake.messages] == [(patient.phone, "Merci, réponse reçue.")]
+    assert process_inbound()["processed"] == 0 and queued_count() == 0  # read once
 
 
 def test_duplicate_message_sid_is_stored_once_and_answered_once(twilio_app, client, db, fake, handler):
     params = _inbound("NON")
     first = signed_post(client, fake, SMS_PATH, params)
     second = signed_post(client, fake, SMS_PATH, params)
+    process_inbound()
+    third = signed_post(client, fake, SMS_PATH, params)  # a retry after it was read
+    process_inbound()
 
-    assert _twiml_messages(first) == ["Merci, réponse reçue."]
-    assert second.status_code == 200 and _twiml_messages(second) == []
+    assert [r.status_code for r in (first, second, third)] == [200, 200, 200]
     assert count(db, Message, Message.direction == "in") == 1
-    assert count(db, Message, Message.status == "replied") == 1
+    assert len(_outbox_replies(db)) == 1
     assert len(handler.calls) == 1
+
+
+def test_one_phone_is_read_in_arrival_order_across_batches(twilio_app, client, db, fake, handler):
+    bodies = [f"réponse {n}" for n in range(7)]
+    for body in bodies:
+        signed_post(client, fake, SMS_PATH, _inbound(body, from_="+33611223344"))
+        signed_post(client, fake, SMS_PATH, _inbound("autre", from_="+33699887766"))
+    stats = process_inbound(batch_size=3)
+    assert stats["processed"] == 14 and stats["batches"] == 5
+    assert [c[2] for c in handler.calls if c[0] == "+33611223344"] == bodies
+
+
+def test_a_run_that_dies_before_its_commit_leaves_everything_to_the_next(twilio_app, client, db, fake, handler,
+                                                                          monkeypatch):
+    for body in ("1", "2", "3"):
+        signed_post(client, fake, SMS_PATH, _inbound(body))
+    import app.notifications.inbound as inbound_module
+
+    real = inbound_module._reply_rows
+    seen = []
+
+    def dies_on_the_third(inbound, replies):
+        seen.append(inbound.body)
+        if len(seen) == 3:
+            raise KeyboardInterrupt  # as a kill would, between two messages of one batch
+        return real(inbound, replies)
+
+    monkeypatch.setattr(inbound_module, "_reply_rows", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        process_inbound()
+    db.session.rollback()
+    assert queued_count() == 3 and _outbox_replies(db) == []
+
+    monkeypatch.setattr(inbound_module, "_reply_rows", real)
+    assert process_inbound()["processed"] == 3
+    assert [r.body for r in _outbox_replies(db)] == ["Merci, réponse reçue."] * 3
+    assert len({r.idempotency_key for r in _outbox_replies(db)}) == 3
+
+
+def test_no_reply_to_a_sender_that_is_not_a_phone_number(twilio_app, client, db, fake, handler):
+    signed_post(client, fake, SMS_PATH, _inbound("OUI", from_="Hospital"))
+    stats = process_inbound()
+    assert (stats["processed"], stats["replies"]) == (1, 0)
+    assert handler.calls[0][0] == "Hospital" and _outbox_replies(db) == []
 
 
 @pytest.mark.parametrize("case", ["missing", "garbage", "other_token", "other_url", "tampered"])
@@ -149,11 +211,15 @@ def test_failing_handler_keeps_the_message_and_answers_nothing(twilio_app, clien
     previous = register_sms_handler(failing)
     try:
         response = signed_post(client, fake, SMS_PATH, _inbound("OUI"))
+        signed_post(client, fake, SMS_PATH, _inbound("NON", from_="+33699887766"))
+        stats = process_inbound()
     finally:
         register_sms_handler(previous)
     assert response.status_code == 200 and _twiml_messages(response) == []
-    [message] = db.session.scalars(select(Message)).all()
-    assert message.status == "handler_error" and message.body == "OUI"
+    assert (stats["processed"], stats["handler_errors"], stats["replies"]) == (2, 2, 0)
+    messages = db.session.scalars(select(Message).order_by(Message.id)).all()
+    assert [(m.status, m.body) for m in messages] == [("handler_error", "OUI"), ("handler_error", "NON")]
+    assert len(failing.calls) == 2 and _outbox_replies(db) == []
 
 
 def test_receive_sms_directly_and_tag(db, handler):
@@ -295,3 +361,28 @@ def test_any_body_is_stored_and_never_a_500(twilio_app, client, db, fake, handle
     stored = _message(db, params["MessageSid"])
     assert stored is not None and stored.direction == "in"
     assert stored.body == clean_text(body, MAX_BODY)
+    assert process_inbound()["processed"] == 1
+    assert _message(db, params["MessageSid"]).status == "received"
+
+
+# ---------------------------------------------------------------- a queue nobody reads
+
+def test_triage_page_warns_when_nobody_reads_the_queue(twilio_app, client, db, fake, handler, circuit, login):
+    from datetime import timedelta
+
+    from app.core.time import set_clock, utcnow
+
+    nurse = login(circuit.nurse)
+    signed_post(client, fake, SMS_PATH, _inbound("39,7", from_=circuit.patient.phone))
+    assert 'id="unread-inbound"' not in nurse.get("/triage").get_data(as_text=True)  # just arrived
+
+    set_clock(utcnow() + timedelta(minutes=3))  # no process-inbound run for three minutes
+    try:
+        html = nurse.get("/triage").get_data(as_text=True)
+        banner = html.split('id="unread-inbound"')[1].split("</div>")[0]
+        assert ": 1," in banner and "39,7" not in banner  # a count, never the text
+        assert circuit.patient.last_name not in banner
+        process_inbound()
+        assert 'id="unread-inbound"' not in nurse.get("/triage").get_data(as_text=True)
+    finally:
+        set_clock(None)

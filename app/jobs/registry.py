@@ -103,6 +103,8 @@ JOBS: dict[str, JobSpec] = dict([
           _l("Send the first question of the check-ins that are due.")),
     _spec("dispatch-outbox", "app.notifications.tasks:dispatch_outbox", Every(5),
           _l("Send queued text messages and calls at the provider's rate.")),
+    _spec("process-inbound", "app.notifications.tasks:process_inbound", Every(2),
+          _l("Read the patients' text messages queued by the webhook, in the order they came.")),
     _spec("chase-non-responders", "app.pathways.checkins.tasks:chase_non_responders", Every(15 * 60),
           _l("Remind patients who have not answered, then ask a nurse to call.")),
     _spec("escalate-alerts", "app.triage.tasks:escalate_alerts", Every(60),

@@ -54,6 +54,22 @@ def execute(name: str) -> None:
     service.execute(name)
 
 
+def run_soon(name: str) -> bool:
+    """Ask this process's scheduler, if it holds the lease, to run job ``name`` now rather than
+    at its next tick (one run at a time still holds). False when no scheduler runs here (a CLI
+    run): the job then runs at its next tick in the scheduler process."""
+    service = _service
+    scheduler = service.scheduler if service is not None and service.active else None
+    if scheduler is None:
+        return False
+    try:
+        scheduler.modify_job(name, next_run_time=datetime.now(timezone.utc))
+    except Exception:  # noqa: BLE001 - unknown job or scheduler shutting down: the tick will do
+        log.info("could not bring job %s forward", name)
+        return False
+    return True
+
+
 class SchedulerService:
     """Waits for the lease, schedules while holding it; one per process."""
 

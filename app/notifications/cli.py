@@ -34,3 +34,10 @@ def status_cmd() -> None:
         click.echo(f"{state:<8} {count}")
     if oldest is not None:
         click.echo(f"oldest due row waiting for {int((utcnow() - oldest).total_seconds())} s")
+    from .inbound import oldest_queued, queued_count
+
+    unread, first = queued_count(), oldest_queued()
+    db.session.rollback()
+    click.echo(f"inbound SMS not yet read: {unread}")
+    if first is not None:
+        click.echo(f"oldest unread inbound SMS waiting for {int((utcnow() - first).total_seconds())} s")

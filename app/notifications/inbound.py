@@ -1,28 +1,48 @@
-"""Inbound SMS: store once, hand to whoever owns the conversation, store the replies.
+"""Inbound SMS: store once, hand to whoever owns the conversation, send the replies.
 
 The transport does not know what a check-in is: the owner of the conversation registers
-one handler (``register_sms_handler``) and returns the reply texts. The webhook puts the
-replies in its TwiML answer; the development "patient phone" page shows them.
+one handler (``register_sms_handler``) and returns the reply texts.
+
+Two ways in:
+
+* The Twilio webhook only *accepts* (``accept_sms``): one ``INSERT ... ON CONFLICT DO
+  NOTHING`` on the provider SID, committed before Twilio gets its 200, status ``queued``.
+  The scheduler's ``process-inbound`` job (``process_queued``) then reads the queue in
+  arrival order, runs the handler for each message and writes the replies to the outbox
+  in the same transaction, so a reply exists once the answer is recorded, never before, and
+  a crash in between replays the message with nothing duplicated (the replies' idempotency
+  keys name the message). This keeps the webhook cheap under a burst of answers.
+* ``receive_sms`` stores and handles at once and returns the replies (the development
+  "patient phone" page, and tests of the conversation).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import select
+import functools
+import time
+import zlib
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.care.models import Patient
+from app.core import batching
+from app.core.db import is_postgres
 from app.core.time import utcnow
 from app.extensions import db
 
 from .models import Direction, Message, MessageChannel
+from .outbox import check_sms, enqueue_sms_rows
 
 log = logging.getLogger("oncolink.notifications")
 
 SmsHandler = Callable[[str, str, str, int], list[str]]
 MAX_BODY = 1600  # Twilio's own limit for a concatenated SMS
 MAX_NUMBER = 40
+STATUS_QUEUED = "queued"  # accepted by the webhook, not yet read by the conversation
 STATUS_RECEIVED = "received"
 STATUS_HANDLER_ERROR = "handler_error"
 STATUS_REPLIED = "replied"
@@ -86,6 +106,126 @@ def receive_sms(*, from_number: str, to_number: str, body: str, provider_sid: st
                                ref=inbound.ref, created_at=now, status_updated_at=now))
     db.session.flush()
     return replies
+
+
+def accept_sms(*, from_number: str, to_number: str, body: str, provider_sid: str | None) -> bool:
+    """Queue an inbound SMS for ``process_queued``, durably, before returning; False for a
+    provider retry.
+
+    One statement, committed on its own connection (on PostgreSQL in autocommit: one round
+    trip): the unique provider SID makes a retry, or the same message posted twice at once, a
+    no-op. Nothing else is written, so nothing of the caller's session is committed with it.
+    Never raises on what the sender typed.
+    """
+    now = utcnow()
+    values = dict(direction=Direction.IN, channel=MessageChannel.SMS,
+                  provider_sid=clean_text(provider_sid, 64) or None,
+                  from_number=clean_text(from_number, MAX_NUMBER), to_number=clean_text(to_number, MAX_NUMBER),
+                  body=clean_text(body, MAX_BODY), status=STATUS_QUEUED, created_at=now, status_updated_at=now)
+    engine = db.engine
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        with connection.begin():
+            return connection.execute(_accept_statement(engine.dialect.name), values).rowcount == 1
+
+
+@functools.cache
+def _accept_statement(dialect: str):
+    """Built once per dialect (the webhook's hot path): insert, or nothing on a known SID."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(Message.__table__).on_conflict_do_nothing(index_elements=["provider_sid"])
+
+
+# Any constant shared by all processors: the transaction-level advisory lock that lets one
+# process at a time read the queue (so one phone's answers are read in the order they came).
+_QUEUE_LOCK = zlib.crc32(b"oncolink:inbound-sms")
+
+
+def process_queued(*, batch_size: int = 50, time_budget_s: float = 30.0) -> dict[str, int]:
+    """Hand the queued inbound SMS to the handler, oldest first; one commit per batch.
+
+    Stops when the queue is empty, or after ``time_budget_s`` (0: not before it is empty).
+
+    Each message runs in its own savepoint: a handler failure keeps the message (status
+    ``handler_error``, shown to nurses with the raw text) and the rest of the batch. Replies
+    go to the outbox with the key ``sms-reply:<message id>:<n>``. Safe to run from several
+    processes at once (on PostgreSQL the others wait for the lock and find an empty queue;
+    on SQLite the write lock serialises them).
+    """
+    deadline = time.monotonic() + time_budget_s
+    stats = {"processed": 0, "replies": 0, "handler_errors": 0, "batches": 0}
+    while True:
+        if is_postgres():
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _QUEUE_LOCK})
+        batch = list(db.session.scalars(
+            select(Message).where(Message.status == STATUS_QUEUED, Message.direction == Direction.IN)
+            .order_by(Message.id).limit(batch_size)))
+        if not batch:
+            db.session.commit()
+            return stats
+        rows: list[dict] = []
+        with batching.batch_scope() as scope:  # reference data read once, follow-ups run once
+            for inbound in batch:
+                replies = _handle(inbound)
+                stats["processed"] += 1
+                stats["handler_errors"] += inbound.status == STATUS_HANDLER_ERROR
+                rows += _reply_rows(inbound, replies)
+            scope.run_deferred()
+        stats["replies"] += enqueue_sms_rows(rows)  # in arrival order: a safety reply before the next question
+        db.session.commit()
+        stats["batches"] += 1
+        if time_budget_s and time.monotonic() >= deadline:
+            stats["left"] = queued_count()
+            return stats
+
+
+def _handle(inbound: Message) -> list[str]:
+    inbound.status = STATUS_RECEIVED
+    inbound.status_updated_at = utcnow()
+    if inbound.from_number:
+        inbound.patient_id = _single_patient_with(inbound.from_number)
+    db.session.flush()
+    return _run_handler(inbound.from_number or "", inbound.to_number or "", inbound.body or "", inbound)
+
+
+def _reply_rows(inbound: Message, replies: list[str]) -> list[dict]:
+    """The replies as outbox rows; none to a sender we cannot text, none that would be refused."""
+    rows = []
+    for n, reply in enumerate(replies):
+        row = dict(to=inbound.from_number or "", body=reply, idempotency_key=f"sms-reply:{inbound.id}:{n}",
+                   purpose="sms_reply", patient_id=inbound.patient_id, ref=inbound.ref)
+        try:
+            check_sms(row["to"], row["body"], row["idempotency_key"])
+        except ValueError as exc:  # not a phone number we can text, or a reply too long
+            log.warning("no reply to inbound message %s: %s", inbound.id, exc)
+            continue
+        rows.append(row)
+    return rows
+
+
+def queued_count() -> int:
+    from sqlalchemy import func
+
+    return db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.status == STATUS_QUEUED, Message.direction == Direction.IN)) or 0
+
+
+def oldest_queued():
+    """When the longest-waiting unread inbound SMS arrived (None when the queue is empty)."""
+    from sqlalchemy import func
+
+    return db.session.scalar(select(func.min(Message.created_at)).where(
+        Message.status == STATUS_QUEUED, Message.direction == Direction.IN))
+
+
+def stale_backlog(stale_after_s: float) -> tuple[int, object] | None:
+    """(count, oldest arrival) of the unread inbound SMS when the oldest has waited longer than
+    ``stale_after_s``: the sign that no process reads the queue (scheduler stopped). Else None."""
+    oldest = oldest_queued()
+    if oldest is None or (utcnow() - oldest).total_seconds() < stale_after_s:
+        return None
+    return queued_count(), oldest
 
 
 def tag_message(message_id: int, *, ref: str | None = None, patient_id: int | None = None) -> None:

@@ -87,6 +87,9 @@ class Message(db.Model):
     __table_args__ = (
         db.CheckConstraint("direction IN ('in', 'out')", name="direction"),
         db.CheckConstraint("channel IN ('sms', 'voice')", name="channel"),
+        # The inbound queue (status "queued"): small whatever the size of the message table.
+        db.Index("ix_message_inbound_queue", "id", postgresql_where=db.text("status = 'queued'"),
+                 sqlite_where=db.text("status = 'queued'")),
     )
 
     def __repr__(self) -> str:

@@ -22,3 +22,21 @@ def dispatch_outbox(*, batch_size: int | None = None, time_budget_s: float | Non
     finally:
         provider.close()
     return stats.as_dict()
+
+
+def process_inbound(*, batch_size: int = 50, time_budget_s: float | None = None) -> dict[str, Any]:
+    """Read the queued inbound SMS (answers, keywords, acknowledgements) in arrival order.
+
+    Idempotent: a message is read once; a run cut short leaves the rest for the next. When
+    replies were queued and this process runs the scheduler, the dispatcher is asked to run
+    now rather than at its next tick (a safety reply should not wait 5 s).
+    """
+    from app.jobs.scheduler import run_soon
+
+    from .inbound import process_queued
+
+    budget = current_app.config["INBOUND_TIME_BUDGET_SECONDS"] if time_budget_s is None else time_budget_s
+    stats = process_queued(batch_size=batch_size, time_budget_s=budget)
+    if stats["replies"]:
+        run_soon("dispatch-outbox")
+    return stats

@@ -15,7 +15,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from app.extensions import csrf, db
 
-from .inbound import receive_sms
+from .inbound import accept_sms
 from .models import MessageChannel
 from .status import apply_status_callback
 
@@ -61,21 +61,22 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
+_EMPTY_TWIML = str(MessagingResponse())
+
+
 @bp.post("/sms")
 @require_twilio_signature
 def inbound_sms():
+    """Queue the message (committed before the 200) and answer with empty TwiML: the
+    ``process-inbound`` job reads it within seconds and the replies leave through the outbox."""
     form = request.form
-    replies = receive_sms(
+    accept_sms(
         from_number=form.get("From", ""),
         to_number=form.get("To", ""),
         body=form.get("Body", ""),
         provider_sid=form.get("MessageSid") or form.get("SmsSid"),
     )
-    db.session.commit()  # stored before the replies leave in the answer
-    twiml = MessagingResponse()
-    for reply in replies:
-        twiml.message(reply)
-    return Response(str(twiml), mimetype="application/xml")
+    return Response(_EMPTY_TWIML, mimetype="application/xml")
 
 
 @bp.post("/status")

@@ -45,11 +45,14 @@ def queue():
     silent = non_responders(current_user, limit=50)
     gaps = upcoming_gap_warnings([current_user.site_id], horizon_hours=72)
     failed = queries.undelivered(current_user.site_id)
+    from app.notifications.inbound import stale_backlog
+
+    unread = stale_backlog(current_app.config["INBOUND_STALE_SECONDS"])
     audit.record("list", object_type="Alert", detail={"page": page.page, "results": len(page.lines)})
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render_then_commit("triage/queue.html", page=page, tasks=tasks, counts=queries.counts(current_user.site_id),
                            severity=severity, mine=mine, args=args, done_form=TaskDoneForm(),
-                           silent=silent, gaps=gaps, failed=failed)
+                           silent=silent, gaps=gaps, failed=failed, unread=unread)
 
 
 @bp.route("/triage/counts")
