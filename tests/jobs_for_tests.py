@@ -81,6 +81,12 @@ FAST_JOBS = dict([
     _spec("succeed-weekly", "succeed", WEEKLY),  # runs only when brought forward (run_soon)
 ])
 
+# The inbound loop alone: process-inbound every second; dispatch-outbox only when brought forward.
+INBOUND_JOBS = dict([
+    ("process-inbound", JobSpec("process-inbound", "app.notifications.tasks:process_inbound", Every(1))),
+    ("dispatch-outbox", JobSpec("dispatch-outbox", "app.notifications.tasks:dispatch_outbox", Every(WEEKLY))),
+])
+
 
 def clear_scheduler_state() -> None:
     """Forget the job store APScheduler keeps beside our tables (emptied by no other fixture)."""

@@ -72,3 +72,51 @@ def test_fever_answer_reaches_the_on_call_team_and_escalates(twilio_app, fake, c
     assert len(fake.messages_to(circuit.nurse.phone)) == 1  # the next person of the chain
     db.session.rollback()
     assert db.session.get(Alert, alert.id).escalation_level == 1
+
+
+def test_with_the_scheduler_running_a_red_flag_reaches_the_phones_with_no_one_running_a_job(
+        app, twilio_app, fake, circuit, db, client, monkeypatch):
+    """The real scheduler service (in this process) with only process-inbound on its tick and the
+    dispatcher on a weekly tick: the safety reply and the page can only go out because reading the
+    queue brings the dispatcher forward."""
+    from app.core.time import utcnow
+    from app.jobs.scheduler import start_in_background
+    from tests.jobs_for_tests import clear_scheduler_state
+    from tests.test_jobs_scheduler import wait_for
+
+    now = utcnow()
+    add_shift(circuit.site, professional_id=circuit.oncologist.id, starts_at=now - timedelta(hours=1),
+              ends_at=now + timedelta(hours=12))
+    patient = circuit.patient
+    checkin = CheckIn(patient_id=patient.id, period_key="2026-W02", sequence="S2", scheduled_at=now,
+                      closes_at=now + timedelta(days=7), channel="sms", status="scheduled")
+    db.session.add(checkin)
+    db.session.flush()
+    start_checkin(checkin, now, respect_window=False)
+    db.session.commit()
+    dispatch_outbox()
+    asked = len(fake.messages_to(patient.phone))
+    phone, oncologist_phone = patient.phone, circuit.oncologist.phone
+    safety = t.render("safety", "fr", hospital_phone=patient.site.hospital_phone)
+    patient_id = patient.id
+    for sid, body in (("SM" + "3" * 32, "0"), ("SM" + "4" * 32, "39")):
+        resp = signed_post(client, fake, "/webhooks/twilio/sms",
+                           {"From": phone, "To": SENDER, "Body": body, "MessageSid": sid, "AccountSid": SID})
+        assert resp.status_code == 200
+    db.session.remove()
+
+    monkeypatch.setitem(app.config, "SCHEDULER_LEASE_SECONDS", 4.0)
+    monkeypatch.setitem(app.config, "SCHEDULER_RENEW_SECONDS", 1.0)
+    monkeypatch.setitem(app.config, "JOBS_MODULE", "tests.jobs_for_tests:INBOUND_JOBS")
+    clear_scheduler_state()
+    service = start_in_background(app)
+    try:
+        wait_for(lambda: safety in [m["body"] for m in fake.messages_to(phone)], 30,
+                 what="the safety reply at the patient's phone")
+        wait_for(lambda: fake.messages_to(oncologist_phone), 30, what="the page")
+    finally:
+        service.shutdown(timeout=15)
+    received = [m["body"] for m in fake.messages_to(phone)][asked:]
+    assert received.index(safety) == 1  # after the next question that followed "0", before the rest
+    db.session.rollback()
+    assert db.session.scalar(select(Alert).where(Alert.patient_id == patient_id, Alert.severity == "red"))
