@@ -85,6 +85,10 @@ class BaseConfig:
     OUTBOX_RATE_PER_SECOND = _env_float("OUTBOX_RATE_PER_SECOND", 1.0)
     OUTBOX_RATE_BURST = _env_float("OUTBOX_RATE_BURST", 0.0)  # 0: rate / 10, at least 1
     OUTBOX_BATCH_SIZE = _env_int("OUTBOX_BATCH_SIZE", 50)
+    # Threads that call the provider at once (each with its own Twilio client); results are
+    # recorded by the dispatcher's own thread, so at most twice this many chains of sends are
+    # unrecorded when a process dies (reconciled on the next claim).
+    OUTBOX_SEND_WORKERS = _env_int("OUTBOX_SEND_WORKERS", 4)
     OUTBOX_TIME_BUDGET_SECONDS = _env_float("OUTBOX_TIME_BUDGET_SECONDS", 50.0)
     OUTBOX_LEASE_SECONDS = _env_float("OUTBOX_LEASE_SECONDS", 120.0)
     OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 8)
