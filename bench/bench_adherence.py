@@ -23,7 +23,9 @@ and created here, kept for ``--reuse``).
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -243,6 +245,31 @@ def phase_timers():
 RUNS = (("first night", 0), ("rerun, same night", 0), ("next night", 1))
 
 
+def _pg_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each server process of this database (Linux ``/proc``): a
+    measure of the work done that the machine's other load does not inflate."""
+    from app.extensions import db
+
+    pids = db.session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+    db.session.rollback()
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def _cpu_used(before_pg: dict[int, float], before_py: float) -> dict:
+    after = _pg_cpu()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_postgres": round(sum(t - before_pg.get(pid, 0.0) for pid, t in after.items()), 2),
+            "cpu_python": round(usage.ru_utime + usage.ru_stime - before_py, 2)}
+
+
 def time_recompute() -> list[dict]:
     """Three runs: the first (every finding becomes an alert), a rerun the same night (snapshots
     updated in place, nothing raised), the next night (new snapshots, alerts deduplicated)."""
@@ -252,12 +279,16 @@ def time_recompute() -> list[dict]:
     now = datetime.now(UTC)
     out = []
     for label, days_later in RUNS:
+        pg = _pg_cpu() if db.engine.dialect.name == "postgresql" else {}
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        py = usage.ru_utime + usage.ru_stime
         with phase_timers() as spent:
             t0 = time.perf_counter()
             result = recompute_adherence(now + timedelta(days=days_later))
             total = time.perf_counter() - t0
+        cpu = _cpu_used(pg, py) if pg else {}
         db.session.remove()
-        out.append({"run": label, "seconds": round(total, 2), **{k: round(v, 2) for k, v in spent.items()},
+        out.append({"run": label, "seconds": round(total, 2), **{k: round(v, 2) for k, v in spent.items()}, **cpu,
                     **{k: result[k] for k in ("patients", "snapshots", "alerts", "batches", "python_path")}})
     return out
 
@@ -313,13 +344,14 @@ def markdown(results: list[dict], load: str) -> str:
                      f"{c['checkin']:,} check-ins, {c['checkin_answer']:,} answers, {c['adherence_report']:,} reports.")
         lines.append("")
         lines.append("| run | total (s) | read | PDC SQL | answers | compute | lock + check | upsert | alerting "
-                     "| snapshots | alerts raised |")
-        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+                     "| snapshots | alerts raised | CPU PostgreSQL (s) | CPU Python (s) |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for x in r["runs"]:
             lock_check = round(x.get("write_lock", 0) + x.get("write_check", 0), 2)
             lines.append(f"| {x['run']} | **{x['seconds']}** | {x.get('read', 0)} | {x.get('read_pdc_sql', 0)} | "
                          f"{x.get('read_answers', 0)} | {x.get('compute', 0)} | {lock_check} | {x.get('write', 0)} | "
-                         f"{x.get('alerting', 0)} | {x['snapshots']:,} | {x['alerts']:,} |")
+                         f"{x.get('alerting', 0)} | {x['snapshots']:,} | {x['alerts']:,} | "
+                         f"{x.get('cpu_postgres', '-')} | {x.get('cpu_python', '-')} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -339,7 +371,6 @@ def main(argv: list[str] | None = None) -> int:
         info = run(kind, args.patients, args.reuse)
         print(info, file=sys.stderr, flush=True)
         results.append(info)
-    import os
 
     load = "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     text_out = markdown(results, load)

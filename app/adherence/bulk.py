@@ -122,13 +122,13 @@ def simple_coverage(as_of: date) -> dict[tuple[int, int], SimpleCoverage]:
     rows = db.session.execute(text(_coverage_sql(dialect)), {
         "a": as_of.toordinal() - offset, "as_of": as_of, "active": PatientStatus.ACTIVE.value})
     out = {}
-    for r in rows:
-        m = r._mapping
-        needed = {k: max(0, m["h"] - m[f"l_{k}"]) for k in ("start", "90", "30")}
-        covered = {k: int(m[f"c_{k}"] or 0) for k in needed}
-        out[(m["patient_id"], m["drug_id"])] = SimpleCoverage(
-            start=m["s"] + offset, until=m["u"] + offset, first_supply=m["d0"] + offset, needed=needed,
-            covered=covered, stock_days=max(0, m["e_last"] - m["h"]), last_supply_days=int(m["last_q"]))
+    # Plain tuples, in the statement's column order (tens of thousands of rows).
+    for pid, drug_id, s, u, d0, h, l_start, l_90, l_30, e_last, last_q, c_start, c_90, c_30 in rows:
+        out[(pid, drug_id)] = SimpleCoverage(
+            start=s + offset, until=u + offset, first_supply=d0 + offset,
+            needed={"start": max(0, h - l_start), "90": max(0, h - l_90), "30": max(0, h - l_30)},
+            covered={"start": int(c_start or 0), "90": int(c_90 or 0), "30": int(c_30 or 0)},
+            stock_days=max(0, e_last - h), last_supply_days=int(last_q))
     return out
 
 

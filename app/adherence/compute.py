@@ -244,12 +244,14 @@ def finish(out: PatientMeasures, answers: dict[str, AnswerStats], reports: list[
     return out
 
 
+_WINDOW_KEYS = tuple((str(window.value), days) for window, days in WINDOW_DAYS.items())
+
+
 def _report_from(m: SimpleCoverage, course: Course) -> SupplyReport:
     index = max(m.first_supply, m.start)
     windows = {START: Coverage(date.fromordinal(index), m.needed["start"], m.covered["start"])}
-    for window, days in WINDOW_DAYS.items():
-        windows[str(window.value)] = Coverage(date.fromordinal(max(index, m.until - days + 1)),
-                                              m.needed[str(window.value)], m.covered[str(window.value)])
+    for key, days in _WINDOW_KEYS:
+        windows[key] = Coverage(date.fromordinal(max(index, m.until - days + 1)), m.needed[key], m.covered[key])
     until = date.fromordinal(m.until)
     return SupplyReport(index_date=date.fromordinal(index), until=until, windows=windows,
                         stock_units=m.stock_days * course.rate_at(until), stock_days=float(m.stock_days))

@@ -149,6 +149,7 @@ def answer_stats(as_of: date, where=None) -> dict[int, dict[str, AnswerStats]]:
 
 
 _EMPTY = (0, 0, None, None, 0)
+_W30, _W90, _WSTART = Window.DAYS_30.value, Window.DAYS_90.value, Window.START.value  # looked up once
 
 
 def _windows(parts: list) -> dict[str, AnswerStats]:
@@ -156,14 +157,13 @@ def _windows(parts: list) -> dict[str, AnswerStats]:
     first_90 = middle[2] if middle[2] is not None else recent[2]
     last_90 = recent[3] if recent[3] is not None else middle[3]
     return {
-        Window.DAYS_30.value: AnswerStats(recent[0], recent[1], recent[2], recent[3],
-                                          middle[3] if middle[3] is not None else old[3], recent[4]),
-        Window.DAYS_90.value: AnswerStats(recent[0] + middle[0], recent[1] + middle[1], first_90, last_90,
-                                          old[3], recent[4] + middle[4]),
-        Window.START.value: AnswerStats(recent[0] + middle[0] + old[0], recent[1] + middle[1] + old[1],
-                                        old[2] if old[2] is not None else first_90,
-                                        last_90 if last_90 is not None else old[3], None,
-                                        recent[4] + middle[4] + old[4]),
+        _W30: AnswerStats(recent[0], recent[1], recent[2], recent[3],
+                          middle[3] if middle[3] is not None else old[3], recent[4]),
+        _W90: AnswerStats(recent[0] + middle[0], recent[1] + middle[1], first_90, last_90, old[3],
+                          recent[4] + middle[4]),
+        _WSTART: AnswerStats(recent[0] + middle[0] + old[0], recent[1] + middle[1] + old[1],
+                             old[2] if old[2] is not None else first_90,
+                             last_90 if last_90 is not None else old[3], None, recent[4] + middle[4] + old[4]),
     }
 
 
