@@ -181,11 +181,8 @@ def process_queued(*, batch_size: int = 50, time_budget_s: float = 30.0) -> dict
 
 
 def _handle(inbound: Message) -> list[str]:
-    inbound.status = STATUS_RECEIVED
-    inbound.status_updated_at = utcnow()
-    if inbound.from_number:
-        inbound.patient_id = _single_patient_with(inbound.from_number)
-    db.session.flush()
+    patient_id = _single_patient_with(inbound.from_number) if inbound.from_number else None
+    inbound.status, inbound.status_updated_at, inbound.patient_id = STATUS_RECEIVED, utcnow(), patient_id
     return _run_handler(inbound.from_number or "", inbound.to_number or "", inbound.body or "", inbound)
 
 
@@ -236,8 +233,7 @@ def tag_message(message_id: int, *, ref: str | None = None, patient_id: int | No
     if ref is not None:
         message.ref = ref
     if patient_id is not None:
-        message.patient_id = patient_id
-    db.session.flush()
+        message.patient_id = patient_id  # flushed with the caller's next statement
 
 
 def _run_handler(from_number: str, to_number: str, body: str, inbound: Message) -> list[str]:
