@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 DOSE_CHANGE = "dose_change"
 INTERRUPTION = "interruption"
@@ -94,12 +94,18 @@ class Course:
     def start(self) -> date | None:
         return self.segments[0].start if self.segments else None
 
-    @cached_property
+    @property
     def ordinal_segments(self) -> list[tuple[int, int, int, int, int, float]]:
         """(start, end, anchor, days on, cycle length, units per on-day), days as ordinals; an
-        open end is the last representable day. For the measures' hot loop."""
-        return [(s.start.toordinal(), s.end.toordinal() if s.end else OPEN_END, s.anchor.toordinal(),
-                 s.days_on, s.days_on + s.days_off, s.units_per_day) for s in self.segments]
+        open end is the last representable day. For the measures' hot loop: computed once, and
+        cached by hand: ``functools.cached_property`` takes a lock on each first read before 3.12,
+        which costs more than the list for the 47,000 courses of a night."""
+        cached = self.__dict__.get("_ordinal_segments")
+        if cached is None:
+            cached = [(s.start.toordinal(), s.end.toordinal() if s.end else OPEN_END, s.anchor.toordinal(),
+                       s.days_on, s.days_on + s.days_off, s.units_per_day) for s in self.segments]
+            object.__setattr__(self, "_ordinal_segments", cached)  # a frozen dataclass
+        return cached
 
     @property
     def end(self) -> date | None:
