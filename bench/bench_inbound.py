@@ -15,9 +15,14 @@ made-up host that the client signs for), and ``--requests`` POSTs to
 connection per request: gunicorn's sync workers close it after each answer). Each POST has
 a distinct MessageSid, the patient's phone as From, and a Body that answers the patient's
 current item ("0", "non", "37,5", "120/80"); patients are visited round-robin, so one
-patient's answers are never in flight together. Checks: every POST 200, stored inbound
-messages = requests. The same client then drives ``gunicorn -w 2 bench.inbound_app:app``
-(constant TwiML, no database). Submission stops after ``--max-seconds``.
+patient's answers are never in flight together. The webhook only queues each message
+(one INSERT, one commit); with no processor running during the load, this measures what
+the webhook absorbs. Then the queue is read by the app's own ``process_queued`` (what the
+scheduler's ``process-inbound`` job runs), timed, in this process: the rate at which answers
+are recorded, graded and replied to (replies written to the outbox, not sent). Checks: every
+POST 200, stored inbound messages = requests, every one read, answers stored = requests.
+The same client then drives ``gunicorn -w 2 bench.inbound_app:app`` (constant TwiML, no
+database). Submission stops after ``--max-seconds``.
 """
 from __future__ import annotations
 
@@ -96,6 +101,36 @@ def setup(url: str, n_patients: int) -> tuple[list[tuple[str, list[str]]], int]:
     return convos, inbound
 
 
+def drain(url: str) -> dict:
+    """Read the whole queue as the process-inbound job does; time it."""
+    from app import create_app
+    from app.extensions import db
+    from app.notifications.inbound import process_queued
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        started = time.perf_counter()
+        stats = process_queued(batch_size=50, time_budget_s=0)
+        stats["seconds"] = time.perf_counter() - started
+        db.session.remove()
+        db.engine.dispose()
+    stats["rate"] = stats["processed"] / stats["seconds"] if stats["seconds"] else 0.0
+    return stats
+
+
+def read_outcome(url: str) -> tuple[int, int]:
+    """Inbound messages not read (or read with an error), and replies queued in the outbox."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        unread = conn.execute(text(
+            "SELECT count(*) FROM message WHERE direction = 'in' AND status <> 'received'")).scalar()
+        replies = conn.execute(text("SELECT count(*) FROM outbox_entry WHERE purpose = 'sms_reply'")).scalar()
+    engine.dispose()
+    return unread, replies
+
+
 def stored_inbound(url: str) -> tuple[int, int, int]:
     from sqlalchemy import create_engine, text
 
@@ -109,11 +144,12 @@ def stored_inbound(url: str) -> tuple[int, int, int]:
 
 
 class Server:
-    def __init__(self, target: str, env: dict[str, str]) -> None:
+    def __init__(self, target: str, env: dict[str, str], threads: int) -> None:
         self.port = free_port()
         self.log = open(f"/tmp/bench_inbound_{self.port}.log", "w")
+        workers = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else ["--worker-class", "sync"]
         self.proc = subprocess.Popen(
-            [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}", target],
+            [str(ROOT / ".venv/bin/gunicorn"), "-w", "2", *workers, "-b", f"127.0.0.1:{self.port}", target],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -207,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--max-seconds", type=float, default=90.0, help="stop submitting after this")
     parser.add_argument("--pg-url", default=PG_SERVER_URL)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per gunicorn worker (gthread); 1 (default): sync workers, as `gunicorn -w 2`")
     args = parser.parse_args(argv)
 
     import bench.bench_pages as pages
@@ -226,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             "ONCOLINK_TWILIO_FROM_NUMBER": TO_NUMBER, "ONCOLINK_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         })
         for name, target in (("oncolink", "wsgi:app"), ("bare", "bench.inbound_app:app")):
-            server = Server(target, env)
+            server = Server(target, env, args.threads)
             try:
                 load_before = os.getloadavg()[0]
                 results[name] = drive(server.port, jobs, args.concurrency, args.max_seconds)
@@ -234,7 +272,13 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 server.stop()
             print(f"{name}: {results[name]['rps']:.0f} answers/s", file=sys.stderr, flush=True)
+            if name == "oncolink":
+                load_before = os.getloadavg()[0]
+                processing = drain(url)
+                processing["load"] = (load_before, os.getloadavg()[0])
+                print(f"processing: {processing}", file=sys.stderr, flush=True)
         stored, distinct, answers = stored_inbound(url)
+        unread, replies = read_outcome(url)
     on = results["oncolink"]
     new = stored - before
     lines = [
@@ -247,19 +291,27 @@ def main(argv: list[str] | None = None) -> int:
         other = sum(v for k, v in r["statuses"].items() if k != 200) + len(r["errors"])
         lines.append(f"| {label} | {r['sent']:,} | {args.concurrency} | {r['statuses'].get(200, 0):,} | {other} | "
                      f"{r['wall']:.1f} | {r['rps']:.0f} | {r['median']:.1f} | {r['p95']:.1f} | {r['max']:.1f} |")
+    lines.append(f"| queue read by `process_queued` (in-process, after the load) | {processing['processed']:,} | 1 | "
+                 f"| | {processing['seconds']:.1f} | {processing['rate']:.0f} | | | |")
     print("\n".join(lines))
     print(f"\nopen SMS check-ins {len(convos):,} (of {args.patients:,} patients), answer rounds {rounds}; "
           f"inbound messages stored {new:,} for {on['sent']:,} POSTs (distinct MessageSid {distinct:,}); "
           f"check-in answers stored {answers:,}; statuses {on['statuses']}, errors {len(on['errors'])}; "
           f"load average before/after: oncolink {on['load'][0]:.1f}/{on['load'][1]:.1f}, "
-          f"bare {results['bare']['load'][0]:.1f}/{results['bare']['load'][1]:.1f}")
+          f"bare {results['bare']['load'][0]:.1f}/{results['bare']['load'][1]:.1f}, "
+          f"processing {processing['load'][0]:.1f}/{processing['load'][1]:.1f}; "
+          f"read {processing['processed']:,} in {processing['batches']} batches, handler errors "
+          f"{processing['handler_errors']}, not read or in error {unread}, replies queued {replies:,}")
     ok = (on["statuses"].get(200, 0) == on["sent"] and new == on["sent"] and distinct == stored
-          and not on["errors"])
+          and not on["errors"] and unread == 0 and answers == on["sent"])
     if on["sent"] < args.requests:
         print(f"stopped after --max-seconds: {on['sent']:,} of {args.requests:,} requests sent")
-    print("OK" if ok else "FAILED (lost, duplicated or non-200 answers: see above)")
+    print("OK" if ok else "FAILED (lost, duplicated, unread or non-200 answers: see above)")
     if on["rps"] < TARGET_RPS:
-        print(f"below the {TARGET_RPS:.0f} answers/s target")
+        print(f"webhook below the {TARGET_RPS:.0f} answers/s target")
+    if processing["rate"] < TARGET_RPS:
+        print(f"processing below {TARGET_RPS:.0f} answers/s: a burst at the webhook's rate builds a queue "
+              f"that drains at {processing['rate']:.0f}/s")
     return 0 if ok else 1
 
 
