@@ -17,14 +17,14 @@ Two ways in:
 """
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-
 import functools
+import logging
 import time
 import zlib
+from collections.abc import Callable
+from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -202,21 +202,17 @@ def _reply_rows(inbound: Message, replies: list[str]) -> list[dict]:
 
 
 def queued_count() -> int:
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.count()).select_from(Message).where(
         Message.status == STATUS_QUEUED, Message.direction == Direction.IN)) or 0
 
 
-def oldest_queued():
+def oldest_queued() -> datetime | None:
     """When the longest-waiting unread inbound SMS arrived (None when the queue is empty)."""
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.min(Message.created_at)).where(
         Message.status == STATUS_QUEUED, Message.direction == Direction.IN))
 
 
-def stale_backlog(stale_after_s: float) -> tuple[int, object] | None:
+def stale_backlog(stale_after_s: float) -> tuple[int, datetime] | None:
     """(count, oldest arrival) of the unread inbound SMS when the oldest has waited longer than
     ``stale_after_s``: the sign that no process reads the queue (scheduler stopped). Else None."""
     oldest = oldest_queued()
