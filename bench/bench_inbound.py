@@ -247,12 +247,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="threads per gunicorn worker (gthread); 1 (default): sync workers, as `gunicorn -w 2`")
     args = parser.parse_args(argv)
 
-    import bench.bench_pages as pages
-
-    pages.PG_BENCH_DB = PG_DB  # fresh_database reads the module constant
+    from bench.bench_pages import fresh_database
     token = secrets.token_hex(16)
     results = {}
-    with pages.fresh_database("postgres", args.pg_url, keep=False) as url:
+    with fresh_database("postgres", args.pg_url, keep=False, name=PG_DB) as url:
         convos, before = setup(url, args.patients)
         rounds = math.ceil(args.requests / len(convos))
         jobs = build_jobs(convos, args.requests, token)

@@ -45,21 +45,17 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1/"
 PG_BENCH_DB = "oncolink_bench"
 # Databases this script must never drop, whatever it is told.
-PG_PROTECTED = frozenset({"postgres", "test", "template0", "template1"})
+PG_PROTECTED = frozenset({"postgres", "test", "root", "template0", "template1"})
 TARGET_MS = 150.0
 _TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 _PATIENT_LINK = re.compile(rb'href="/patients/\d+"')
 
 
-@dataclass
-class PageResult:
-    name: str
-    path: str
-    size: int
-    statements: set[int]
+class Timed:
+    """Median, 95th percentile and statement counts of a page's timed requests."""
+
     times_ms: list[float]
-    rows: int | None
-    slowest: list[tuple[float, str]] = field(default_factory=list)
+    statements: set[int]
 
     @property
     def median(self) -> float:
@@ -73,6 +69,17 @@ class PageResult:
     @property
     def statement_count(self) -> str:
         return "/".join(str(n) for n in sorted(self.statements))
+
+
+@dataclass
+class PageResult(Timed):
+    name: str
+    path: str
+    size: int
+    statements: set[int]
+    times_ms: list[float]
+    rows: int | None
+    slowest: list[tuple[float, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -108,8 +115,9 @@ class StatementLog:
 
 
 @contextmanager
-def fresh_database(kind: str, pg_server_url: str, keep: bool) -> Iterator[str]:
-    """Yield the URL of a new, empty database; drop it afterwards unless ``keep``."""
+def fresh_database(kind: str, pg_server_url: str, keep: bool, *, name: str = PG_BENCH_DB) -> Iterator[str]:
+    """Yield the URL of a new, empty database (PostgreSQL: ``name``, dropped and created; SQLite: a
+    file in a temporary folder); drop it afterwards unless ``keep``."""
     if kind == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix="oncolink-bench-"))
         try:
@@ -121,22 +129,22 @@ def fresh_database(kind: str, pg_server_url: str, keep: bool) -> Iterator[str]:
                 shutil.rmtree(folder, ignore_errors=True)
         return
     server = make_url(pg_server_url)
-    if PG_BENCH_DB in PG_PROTECTED:  # pragma: no cover - guards against an edit of the constant
-        raise SystemExit("refusing to use a protected database")
+    if name in PG_PROTECTED or not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise SystemExit(f"refusing to drop and create the database {name!r}")
     # CREATE/DROP DATABASE run from the maintenance database; nothing is written there.
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {PG_BENCH_DB}"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
         try:
-            yield server.set(database=PG_BENCH_DB).render_as_string(hide_password=False)
+            yield server.set(database=name).render_as_string(hide_password=False)
         finally:
             if keep:
-                print(f"kept database {PG_BENCH_DB}", file=sys.stderr)
+                print(f"kept database {name}", file=sys.stderr)
             else:
                 with admin.connect() as conn:
-                    conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
+                    conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     finally:
         admin.dispose()
 

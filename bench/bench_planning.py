@@ -41,9 +41,6 @@ def planning_instant(today: datetime) -> datetime:
 
 
 def run(kind: str, n_patients: int, pg_url: str) -> dict:
-    import bench.bench_pages as pages
-
-    pages.PG_BENCH_DB = PG_DB  # fresh_database reads the module constant
     from flask_migrate import upgrade
 
     from app import create_app
@@ -54,7 +51,7 @@ def run(kind: str, n_patients: int, pg_url: str) -> dict:
     from app.pathways.checkins.tasks import plan_checkins
     from app.pathways.models import Enrolment, Sequence
 
-    with fresh_database(kind, pg_url, keep=False) as url:
+    with fresh_database(kind, pg_url, keep=False, name=PG_DB) as url:
         app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
         with app.app_context():
             upgrade()

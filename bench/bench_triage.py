@@ -25,32 +25,26 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import random
 import re
-import shutil
-import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from bench.bench_pages import (
-    PG_PROTECTED,
     PG_SERVER_URL,
     StatementLog,
+    Timed,
     _get,
     _short,
     build,
     database_version,
+    fresh_database,
     login,
     make_app,
 )
@@ -69,26 +63,13 @@ _ALERT_ROW = re.compile(rb'data-alert="\d+"')
 
 
 @dataclass
-class PageResult:
+class PageResult(Timed):
     name: str
     path: str
     statements: set[int]
     times_ms: list[float]
     rows: int | None
     sql: list[str]
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times_ms)
-
-    @property
-    def p95(self) -> float:
-        ordered = sorted(self.times_ms)  # nearest rank
-        return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-
-    @property
-    def statement_count(self) -> str:
-        return "/".join(str(n) for n in sorted(self.statements))
 
 
 @dataclass
@@ -100,39 +81,6 @@ class Run:
     overdue_at_site: int
     insert_seconds: float
     pages: list[PageResult]
-
-
-@contextmanager
-def fresh_database(kind: str, pg_server_url: str, keep: bool) -> Iterator[str]:
-    """Yield the URL of a new, empty database; drop it afterwards unless ``keep``."""
-    if kind == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="oncolink-bench-triage-"))
-        try:
-            yield f"sqlite:///{folder / 'bench.db'}"
-        finally:
-            if keep:
-                print(f"kept {folder / 'bench.db'}", file=sys.stderr)
-            else:
-                shutil.rmtree(folder, ignore_errors=True)
-        return
-    if PG_BENCH_DB in PG_PROTECTED or PG_BENCH_DB in {"test", "root"}:  # pragma: no cover
-        raise SystemExit("refusing to use a protected database")
-    server = make_url(pg_server_url)
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
-            conn.execute(text(f"CREATE DATABASE {PG_BENCH_DB}"))
-        try:
-            yield server.set(database=PG_BENCH_DB).render_as_string(hide_password=False)
-        finally:
-            if keep:
-                print(f"kept database {PG_BENCH_DB}", file=sys.stderr)
-            else:
-                with admin.connect() as conn:
-                    conn.execute(text(f"DROP DATABASE IF EXISTS {PG_BENCH_DB} WITH (FORCE)"))
-    finally:
-        admin.dispose()
 
 
 def insert_alerts(app, seeded: SeedResult, n_alerts: int, *, rng_seed: int = 2026) -> tuple[int, int, int, float]:
@@ -304,7 +252,7 @@ def run_db(kind: str, args) -> tuple[str, list[Run], list[str]]:
     version = ""
     for n, alerts in enumerate(args.alerts):
         keep = args.keep and n == len(args.alerts) - 1
-        with fresh_database(kind, args.pg_url, keep) as url:
+        with fresh_database(kind, args.pg_url, keep, name=PG_BENCH_DB) as url:
             version = version or database_version(url)
             app = make_app(url)
             seeded = build(app, args.patients)
