@@ -67,6 +67,7 @@ def register_blueprints(app: Flask) -> None:
     from app.triage.paging_views import bp as paging_bp
     from app.triage.rules_views import bp as rules_bp
     from app.triage.views import bp as triage_bp
+    from app.web.health import bp as health_bp
     from app.web.views import bp as web_bp
 
     app.register_blueprint(auth_bp)
@@ -82,6 +83,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp)  # /reports/statements, /reports/indicators, /admin/tariffs
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(webhooks_bp)  # /webhooks/twilio/..., CSRF-exempt, signature-checked
+    app.register_blueprint(health_bp)  # /healthz for external monitoring: no sign-in, no patient data
     register_checkins(app)
     if app.config.get("DEMO_TOOLS"):
         from app.devtools.views import bp as devphone_bp

@@ -101,6 +101,8 @@ class BaseConfig:
     INBOUND_TIME_BUDGET_SECONDS = _env_float("INBOUND_TIME_BUDGET_SECONDS", 50.0)
     # Unread this long: the triage page warns that nothing reads the queue.
     INBOUND_STALE_SECONDS = _env_float("INBOUND_STALE_SECONDS", 120.0)
+    # GET /healthz answers 503 when a due message has waited this long in the outbox.
+    HEALTH_OUTBOX_STALE_SECONDS = _env_float("HEALTH_OUTBOX_STALE_SECONDS", 600.0)
     HOSPITAL_PHONE_DEFAULT = _env("HOSPITAL_PHONE_DEFAULT", "+33100000000")
     # Check-ins (issue 3): planning horizon, chasing delays, call retries.
     CHECKIN_PLAN_HORIZON_HOURS = _env_int("CHECKIN_PLAN_HORIZON_HOURS", 48)
