@@ -230,6 +230,7 @@ def phase_timers():
 
     for name, label in (("read_population", "read"), ("simple_coverage", "read_pdc_sql"),
                         ("answer_stats", "read_answers"), ("load_inputs", "read"), ("measure_supply", "compute"),
+                        ("simple_night", "compute"),
                         ("finish", "compute"),
                         ("lock_patients", "write_lock"), ("snapshot_stamps", "write_check"),
                         ("recent_adherence_alerts", "write_check"), ("upsert_snapshots", "write"),

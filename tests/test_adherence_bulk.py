@@ -67,28 +67,79 @@ def test_sql_pdc_matches_the_python_reference(circuit, db):
     assert not complex_ids & {pid for pid, _ in sql}
 
 
+def _second_drug(db, circuit, patient_id, rng, today):
+    """A second drug, with one prescription and no event (the patient stays on the SQL path)."""
+    first = db.session.scalar(select(Prescription).where(Prescription.patient_id == patient_id))
+    inn = rng.choice([i for i in INNS if i != first.drug.inn])
+    drug = factories.drug(inn)
+    start = today - timedelta(days=rng.randint(20, 200))
+    rx = Prescription(patient_id=patient_id, drug=drug, dose=rng.choice(["100 mg", "2 tablets"]),
+                      frequency_per_day=drug.default_frequency_per_day, days_on=drug.default_days_on,
+                      days_off=drug.default_days_off, start_date=start, prescriber=circuit.oncologist)
+    db.session.add(rx)
+    db.session.flush()
+    pharmacist = circuit.community_pharmacist
+    day = start
+    while day <= today:
+        days = rng.choice([14, 21, 28, 56])
+        db.session.add(Dispensing(patient_id=patient_id, prescription_id=rx.id, drug_id=drug.id, strength="100 mg",
+                                  quantity=days, days_supply=days, dispensed_on=day,
+                                  organisation_id=pharmacist.organisation_id, recorded_by_id=pharmacist.id))
+        day += timedelta(days=rng.choice([10, 28, 40, 75]))
+
+
 def test_nightly_job_stores_what_the_per_patient_recompute_computes(circuit, db):
-    today, _ = _population(db, circuit, n=24, seed=3)
-    # Answers too, so the bucketed aggregates are checked along.
+    """Every column of every snapshot, and the alerts raised, are what ``evaluate`` gives each
+    patient from its rows: simple courses (one drug or two, measured in SQL and by
+    ``compute.simple_night``) and courses with a dose change (the Python measures) alike."""
+    from app.adherence.models import AdherenceReport
+    from app.care.models import Patient
+    from app.triage.models import Alert
     from tests.test_adherence_recompute import _answer
 
+    today, complex_ids = _population(db, circuit, n=30, seed=3)
     rng = random.Random(5)
-    for p in db.session.scalars(select(Prescription.patient_id)).all()[:10]:
-        from app.care.models import Patient
-
-        patient = db.session.get(Patient, p)
-        for d in rng.sample(range(200), 8):
-            _answer(db, patient, utcnow() - timedelta(days=d, hours=rng.randint(0, 5)), "doses_missed", rng.randint(0, 4))
+    ids = db.session.scalars(select(Prescription.patient_id).order_by(Prescription.patient_id)).all()
+    two_drugs = [pid for k, pid in enumerate(ids) if k % 4 == 1 and pid not in complex_ids]
+    for pid in two_drugs:
+        _second_drug(db, circuit, pid, rng, today)
+    for k, pid in enumerate(ids):
+        patient = db.session.get(Patient, pid)
+        if k % 3:  # answers (the bucketed aggregates), a few with doses taken during a break
+            for d in rng.sample(range(200), 8):
+                when = utcnow() - timedelta(days=d, hours=rng.randint(0, 5))
+                _answer(db, patient, when, "doses_missed", rng.choice([0, 0, 0, 1, 2, 4, 9]))
+            if k % 5 == 0:
+                _answer(db, patient, utcnow() - timedelta(days=rng.randint(0, 60)), "dose_in_break", True)
+        if k % 4 == 0:  # professionals' reports, some older than a window
+            for d in rng.sample(range(150), 2):
+                db.session.add(AdherenceReport(patient_id=pid, professional_id=circuit.community_pharmacist.id,
+                                               reported_on=today - timedelta(days=d),
+                                               assessment=rng.choice(["good", "doubtful", "poor"])))
     db.session.commit()
     result = recompute_adherence()
     assert result["python_path"] >= 1 and result["skipped"] == 0
     stored = {(s.patient_id, s.window): s for s in db.session.scalars(
         select(AdherenceSnapshot).where(AdherenceSnapshot.computed_on == today))}
-    ids = sorted({pid for pid, _ in stored})
-    inputs = queries.load_inputs(ids, today)
-    for pid in ids:
+    raised = {(a.patient_id, a.reason_code, a.severity) for a in db.session.scalars(
+        select(Alert).where(Alert.source == "adherence"))}
+    stored_ids = sorted({pid for pid, _ in stored})
+    assert set(ids) <= set(stored_ids)
+    inputs = queries.load_inputs(stored_ids, today)
+    expected_alerts, with_reports = set(), 0
+    for pid in stored_ids:
         expected = compute.evaluate(inputs[pid], today, Settings())
         for window in ("30", "90", "start"):
             snap = stored[(pid, window)]
+            worst = expected.worst(window)
+            cov = worst.supply.windows[window] if worst else None
             assert snap.pdc == expected.pdc(window), (pid, window)
+            assert (snap.needed_days, snap.covered_days) == ((cov.needed, cov.covered) if cov else (0, 0)), (pid, window)
             assert snap.self_report == expected.self_report(window), (pid, window)
+            assert snap.professional_assessment == expected.professional[window], (pid, window)
+            with_reports += snap.professional_assessment is not None
+        expected_alerts |= {(pid, f.reason_code, f.severity) for f in expected.findings}
+    assert raised == expected_alerts
+    # Not a vacuous comparison: findings, reports, self-reports and two-drug patients are there.
+    assert len(expected_alerts) >= 3 and with_reports >= 3 and len(two_drugs) >= 4
+    assert sum(stored[(pid, "90")].self_report is not None for pid in stored_ids) >= 10

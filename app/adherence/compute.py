@@ -26,12 +26,14 @@ from .measures import (
 from .models import Window
 from .regimen import (
     DOSE_CHANGE,
+    OPEN_END,
     Course,
     RxEvent,
     RxSpec,
     Segment,
     build_course,
     dose_amounts,
+    on_until,
     parse_mg,
 )
 
@@ -120,26 +122,41 @@ class PatientMeasures:
         report = self.self_reports.get(window)
         return report.ratio if report else None
 
-    def snapshot_rows(self, patient_id: int, now: datetime) -> list[dict]:
+    def snapshot_rows(self, patient_id: int, now: datetime) -> list[tuple]:
+        """The three snapshot rows (30 days, 90 days, since start), as tuples in the order of
+        ``SNAPSHOT_COLUMNS``; a window's dispensing measure is the worst drug's."""
+        drugs, single = self.drugs, len(self.drugs) == 1
         rows = []
         for window in WINDOWS:
-            worst = self.worst(window)
-            cov = worst.supply.windows.get(window) if worst else None
-            rows.append({
-                "patient_id": patient_id, "computed_on": self.as_of, "window": window,
-                "pdc": cov.pdc if cov else None, "needed_days": cov.needed if cov else 0,
-                "covered_days": cov.covered if cov else 0, "self_report": self.self_report(window),
-                "professional_assessment": self.professional.get(window), "updated_at": now,
-            })
+            if single:
+                cov = drugs[0].supply.windows.get(window)
+                if cov is not None and cov.needed <= 0:
+                    cov = None
+            else:
+                worst = self.worst(window) if drugs else None
+                cov = worst.supply.windows.get(window) if worst else None
+            report = self.self_reports.get(window)
+            rows.append((patient_id, self.as_of, window, cov.pdc if cov else None, cov.needed if cov else 0,
+                         cov.covered if cov else 0, report.ratio if report else None,
+                         self.professional.get(window), now))
         return rows
 
 
+SNAPSHOT_COLUMNS = ("patient_id", "computed_on", "window", "pdc", "needed_days", "covered_days", "self_report",
+                    "professional_assessment", "updated_at")
+
+
+def _simple_course(rx: RxRow) -> Course:
+    """The course of one prescription without dated events (the common case), without the
+    general machinery."""
+    units = rx.frequency_per_day * (parse_mg(rx.dose) or 1.0)
+    return Course((Segment(rx.start_date, rx.end_date, rx.start_date, rx.days_on, rx.days_off, units,
+                           rx.frequency_per_day),))
+
+
 def _course_for(rxs: list[RxRow], events: dict[int, list[EventRow]]) -> Course:
-    if len(rxs) == 1 and not events.get(rxs[0].id):  # the common case, without the general machinery
-        rx = rxs[0]
-        units = rx.frequency_per_day * (parse_mg(rx.dose) or 1.0)
-        return Course((Segment(rx.start_date, rx.end_date, rx.start_date, rx.days_on, rx.days_off, units,
-                               rx.frequency_per_day),))
+    if len(rxs) == 1 and not events.get(rxs[0].id):
+        return _simple_course(rxs[0])
     in_mg = all(parse_mg(_starting_dose(rx, events.get(rx.id, []))) is not None for rx in rxs)
     specs = []
     for rx in rxs:
@@ -219,6 +236,67 @@ def measure_supply(inputs: PatientInputs, as_of: date,
     return out
 
 
+def simple_night(patient_id: int, prescriptions: list[RxRow], measured: dict[int, SimpleCoverage],
+                 answers: dict[str, AnswerStats], reports: list[tuple[date, str]] | tuple, as_of: date,
+                 settings: Settings, now: datetime) -> tuple[list[tuple], list[Finding]]:
+    """The snapshot rows and the findings of a patient whose every drug has one prescription and
+    no dated event, from the dispensing measures computed in SQL (``bulk.simple_coverage``, per
+    drug): what ``snapshot_rows`` and ``findings`` of ``evaluate`` give, in integer arithmetic
+    on the rows, without building the courses and reports (the nightly job's path for nearly
+    every patient; ``tests/test_adherence_bulk.py`` holds it to ``evaluate``)."""
+    drugs = [(rx, m) for rx in prescriptions if (m := measured.get(rx.drug_id)) is not None]
+    lookback = timedelta(days=settings.first_answer_lookback_days)
+    rows, ratios = [], {}
+    for window, days in _WINDOW_STARTS:
+        worst = None  # (pdc, needed, covered) of the worst measured drug
+        for _rx, m in drugs:
+            needed = m.needed[window]
+            if needed > 0:
+                pdc = min(1.0, m.covered[window] / needed)
+                if worst is None or pdc < worst[0]:
+                    worst = (pdc, needed, m.covered[window])
+        ratio = None
+        stats = answers.get(window)
+        if stats is not None and stats.answers and stats.first is not None and stats.last is not None:
+            since = stats.previous if stats.previous is not None else stats.first - lookback
+            expected = _simple_intakes(prescriptions, since.toordinal(), stats.last.toordinal() - 1)
+            if expected > 0:
+                ratio = max(0.0, 1.0 - max(0, stats.missed) / expected)
+        ratios[window] = ratio
+        professional = None
+        if reports:
+            since_day = as_of - timedelta(days=days - 1) if days else date.min
+            for day, assessment in reports:
+                if since_day <= day <= as_of:
+                    professional = assessment
+        rows.append((patient_id, as_of, window, worst[0] if worst else None, worst[1] if worst else 0,
+                     worst[2] if worst else 0, ratio, professional, now))
+    window = settings.alert_window
+    measures = []
+    for rx, m in drugs:
+        needed = m.needed[window]
+        measures.append(DrugMeasure(
+            inn=rx.inn, pdc=min(1.0, m.covered[window] / needed) if needed > 0 else None, needed_days=needed,
+            stock_days=float(m.stock_days), last_supply_days=float(m.last_supply_days),
+            ongoing=rx.end_date is None or rx.end_date >= as_of))
+    return rows, findings(measures, ratios.get(window), settings)
+
+
+def _simple_intakes(prescriptions: list[RxRow], lo: int, hi: int) -> int:
+    """``Course.intakes`` over the ordinals [lo, hi] of one-segment courses, summed."""
+    total = 0
+    if hi < lo:
+        return 0
+    for rx in prescriptions:
+        start = rx.start_date.toordinal()
+        a, b = max(lo, start), min(hi, rx.end_date.toordinal() if rx.end_date else OPEN_END)
+        if b >= a and rx.frequency_per_day > 0:
+            length = rx.days_on + rx.days_off
+            total += (on_until(b, start, rx.days_on, length)
+                      - on_until(a - 1, start, rx.days_on, length)) * rx.frequency_per_day
+    return total
+
+
 _WINDOW_STARTS = [(w, WINDOW_DAYS.get(Window(w))) for w in WINDOWS]
 
 
@@ -269,6 +347,7 @@ def _drug_measures(out: PatientMeasures, window: str) -> list[DrugMeasure]:
 
 
 __all__ = [
+    "SNAPSHOT_COLUMNS",
     "START",
     "WINDOWS",
     "AnswerStats",
@@ -278,4 +357,5 @@ __all__ = [
     "PatientMeasures",
     "RxRow",
     "evaluate",
+    "simple_night",
 ]

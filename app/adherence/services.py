@@ -26,7 +26,7 @@ from app.extensions import db
 from app.pathways.models import Drug, Prescription
 from app.triage.services import NewAlert, raise_alerts
 
-from .compute import PatientMeasures, evaluate, measure_supply
+from .compute import SNAPSHOT_COLUMNS, PatientMeasures, evaluate, measure_supply
 from .findings import Finding, Settings
 from .measures import Supply, refill_check
 from .models import AdherenceReport, AdherenceSnapshot, Assessment, Dispensing
@@ -258,15 +258,14 @@ def record_report(patient: Patient, data: dict, actor: Professional) -> Adherenc
 
 # --- Recompute --------------------------------------------------------------------------------
 
-SNAPSHOT_COLUMNS = ("patient_id", "computed_on", "window", "pdc", "needed_days", "covered_days", "self_report",
-                    "professional_assessment", "updated_at")
 _UPDATED = ("pdc", "needed_days", "covered_days", "self_report", "professional_assessment", "updated_at")
 COPY_THRESHOLD = 200
 
 
-def upsert_snapshots(rows: list[dict]) -> None:
-    """Insert the day's snapshots, or update those already computed today; a row is never
-    replaced by one computed earlier than itself. Many rows on PostgreSQL go through COPY."""
+def upsert_snapshots(rows: list[tuple]) -> None:
+    """Insert the day's snapshots (tuples in the order of ``SNAPSHOT_COLUMNS``), or update those
+    already computed today; a row is never replaced by one computed earlier than itself. Many
+    rows on PostgreSQL go through COPY."""
     if not rows:
         return
     dialect = db.session.get_bind().dialect.name
@@ -278,10 +277,10 @@ def upsert_snapshots(rows: list[dict]) -> None:
     stmt = stmt.on_conflict_do_update(
         index_elements=["patient_id", "window", "computed_on"], set_={c: stmt.excluded[c] for c in _UPDATED},
         where=table.c.updated_at <= stmt.excluded.updated_at)
-    db.session.execute(stmt, rows)
+    db.session.execute(stmt, [dict(zip(SNAPSHOT_COLUMNS, row)) for row in rows])
 
 
-def _copy_upsert(rows: list[dict]) -> None:
+def _copy_upsert(rows: list[tuple]) -> None:
     cols = ", ".join(f'"{c}"' for c in SNAPSHOT_COLUMNS)
     raw = db.session.connection().connection.driver_connection
     with raw.cursor() as cursor:
@@ -289,7 +288,7 @@ def _copy_upsert(rows: list[dict]) -> None:
                        f"SELECT {cols} FROM adherence_snapshot WITH NO DATA")
         with cursor.copy(f"COPY adherence_snapshot_load ({cols}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[c] for c in SNAPSHOT_COLUMNS])
+                copy.write_row(row)
         updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _UPDATED)
         cursor.execute(f'INSERT INTO adherence_snapshot ({cols}) SELECT {cols} FROM adherence_snapshot_load '
                        f'ON CONFLICT (patient_id, "window", computed_on) DO UPDATE SET {updates} '

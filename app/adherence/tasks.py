@@ -33,8 +33,8 @@ from app.core.time import utcnow
 from app.extensions import db
 
 from .bulk import read_population, simple_coverage, snapshot_stamps
-from .compute import PatientInputs, PatientMeasures, finish, measure_supply
-from .findings import Settings
+from .compute import PatientMeasures, finish, measure_supply, simple_night
+from .findings import Finding, Settings
 from .queries import answer_stats, load_inputs, lock_patients, recent_adherence_alerts
 from .services import raise_findings, settings, upsert_snapshots
 
@@ -70,8 +70,9 @@ def consistent_read() -> Iterator[str | None]:
             db.session.rollback()
 
 
-def _answers_in(app, snapshot: str, as_of):
-    """``answer_stats`` on another connection, in the snapshot of the main read."""
+def _in_snapshot(app, snapshot: str, work_mem: str | None, read, *args):
+    """``read(*args)`` on a connection of its own, in the snapshot of the main read (PostgreSQL:
+    the nightly job's big reads run side by side, each in one server process)."""
     with app.app_context():
         try:
             if not _SNAPSHOT_ID.match(snapshot):
@@ -80,10 +81,11 @@ def _answers_in(app, snapshot: str, as_of):
                                                      "postgresql_readonly": True})
             db.session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
             _tune_postgres()
-            # One scan of the answers, no parallel workers: one core is left for the main
-            # connection's reads.
+            # No parallel workers: the two big reads and the Python process share the cores.
             db.session.execute(text("SELECT set_config('max_parallel_workers_per_gather', '0', true)"))
-            return answer_stats(as_of)
+            if work_mem:
+                db.session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": work_mem})
+            return read(*args)
         finally:
             db.session.rollback()
             db.session.remove()
@@ -97,51 +99,67 @@ def _batches(ids: list[int], size: int) -> Iterator[list[int]]:
 @dataclass
 class Measured:
     """Every active patient's dispensing measures and the rest of their inputs: ``finish``
-    gives a batch's full measures (pure Python, no database: it runs in a worker thread while
-    the previous batch is written)."""
+    gives a batch's snapshot rows and findings (pure Python, no database: it runs in a worker
+    thread while the previous batch is written)."""
 
-    partial: dict[int, PatientMeasures]
+    partial: dict[int, PatientMeasures]  # the patients measured by the Python measures
+    simple: dict[int, tuple[list, dict]]  # the others: (prescriptions, SQL measures per drug)
     answers: dict[int, dict]
     reports: dict[int, list]
     cfg: Settings
+    now: datetime
 
-    def finish(self, patient_ids: list[int]) -> dict[int, PatientMeasures]:
+    def finish(self, patient_ids: list[int]) -> tuple[dict[int, list[Finding]], dict[int, list[tuple]]]:
         empty: dict = {}
-        return {pid: finish(self.partial[pid], self.answers.get(pid, empty), self.reports.get(pid, ()),
-                            self.cfg) for pid in patient_ids}
+        found, rows = {}, {}
+        as_of = self.now.date()
+        for pid in patient_ids:
+            partial = self.partial.get(pid)
+            if partial is None:
+                prescriptions, measured = self.simple[pid]
+                rows[pid], found[pid] = simple_night(pid, prescriptions, measured, self.answers.get(pid, empty),
+                                                     self.reports.get(pid, ()), as_of, self.cfg, self.now)
+            else:
+                result = finish(partial, self.answers.get(pid, empty), self.reports.get(pid, ()), self.cfg)
+                rows[pid], found[pid] = result.snapshot_rows(pid, self.now), result.findings
+        return found, rows
 
 
-def compute_all(as_of, cfg) -> tuple[Measured, dict]:
+def compute_all(now: datetime, cfg) -> tuple[Measured, dict]:
     """Read everything needed and measure every active patient's dispensings. On PostgreSQL the
-    answers' aggregate (the biggest read) runs on a second connection meanwhile."""
+    two big reads (the answers' aggregate and the PDC statement) run on two more connections,
+    in the same snapshot, while this one reads the rest and measures the courses that need the
+    Python measures."""
+    as_of = now.date()
     size = max(1, int(current_app.config.get("ADHERENCE_BATCH_SIZE", 5000)))
-    with consistent_read() as snapshot, ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_answers_in, current_app._get_current_object(), snapshot, as_of) if snapshot else None
-        population = read_population(as_of)
+    with consistent_read() as snapshot, ThreadPoolExecutor(max_workers=2) as pool:
+        answers_ahead = pdc_ahead = None
         if snapshot:
+            app = current_app._get_current_object()
+            answers_ahead = pool.submit(_in_snapshot, app, snapshot, None, answer_stats, as_of)
             # The PDC statement sorts every dispensing of the simple courses (1.2 million rows,
             # about 180 MB, at 50,000 patients over two years): in memory rather than on disk.
-            sort_mem = str(current_app.config.get("ADHERENCE_PG_SORT_MEM", "256MB"))
-            db.session.execute(text("SELECT set_config('work_mem', :v, true)"), {"v": sort_mem})
-        simple = simple_coverage(as_of)
-        detailed = {}
+            pdc_ahead = pool.submit(_in_snapshot, app, snapshot,
+                                    str(current_app.config.get("ADHERENCE_PG_SORT_MEM", "256MB")),
+                                    simple_coverage, as_of)
+        population = read_population(as_of)
+        partial = {}
         if population.complex_ids:
             # Their answers come with the rest (below), not from a statement of their own.
             for chunk in _batches(sorted(population.complex_ids), size):
-                detailed.update(load_inputs(chunk, as_of, answers={}))
+                for pid, inputs in load_inputs(chunk, as_of, answers={}).items():
+                    partial[pid] = measure_supply(inputs, as_of)
+        simple = pdc_ahead.result() if pdc_ahead is not None else simple_coverage(as_of)
         by_patient: dict[int, dict] = {}
         for (pid, drug_id), measured in simple.items():
             by_patient.setdefault(pid, {})[drug_id] = measured
-        partial = {}
-        for pid in population.patient_ids:
-            if pid in detailed:
-                partial[pid] = measure_supply(detailed[pid], as_of)
-            else:
-                inputs = PatientInputs(prescriptions=population.prescriptions.get(pid, []))
-                partial[pid] = measure_supply(inputs, as_of, simple=by_patient.get(pid, {}))
-        answers = pending.result() if pending is not None else answer_stats(as_of)
-    return Measured(partial, answers, population.reports, cfg), {
-        "ids": population.patient_ids, "stamps": population.snapshot_stamps, "python_path": len(detailed)}
+        no_rx: list = []
+        simple_inputs = {pid: (population.prescriptions.get(pid, no_rx), by_patient.get(pid, {}))
+                         for pid in population.patient_ids if pid not in partial}
+        answers = answers_ahead.result() if answers_ahead is not None else answer_stats(as_of)
+    return Measured(partial, simple_inputs, answers, population.reports, cfg, now), {
+        "ids": population.patient_ids, "stamps": population.snapshot_stamps,
+        "python_path": len(population.complex_ids)}
 
 
 def recompute_adherence(now: datetime | None = None) -> dict:
@@ -152,7 +170,7 @@ def recompute_adherence(now: datetime | None = None) -> dict:
     as_of = now.date()
     cfg = settings()
     size = max(1, int(current_app.config.get("ADHERENCE_BATCH_SIZE", 5000)))
-    measured, read = compute_all(as_of, cfg)
+    measured, read = compute_all(now, cfg)
     counts = {"patients": 0, "snapshots": 0, "alerts": 0, "batches": 0, "skipped": 0,
               "python_path": read["python_path"]}
     chunks = list(_batches(read["ids"], size))
@@ -160,18 +178,16 @@ def recompute_adherence(now: datetime | None = None) -> dict:
         # The next batch is computed while this one waits on the database.
         ahead = pool.submit(measured.finish, chunks[0]) if chunks else None
         for k, chunk in enumerate(chunks):
-            measures = ahead.result()
+            found, rows_of = ahead.result()
             ahead = pool.submit(measured.finish, chunks[k + 1]) if k + 1 < len(chunks) else None
             with sqlite_immediate_transactions(), unit_of_work():
                 lock_patients(chunk)
                 stamps = snapshot_stamps(as_of, chunk)
                 fresh = [pid for pid in chunk if stamps.get(pid) == read["stamps"].get(pid)]
                 blocked = recent_adherence_alerts(chunk, now, cfg.alert_cooldown_days)
-                rows = []
-                for pid in fresh:
-                    rows.extend(measures[pid].snapshot_rows(pid, now))
+                rows = [row for pid in fresh for row in rows_of[pid]]
                 upsert_snapshots(rows)
-                counts["alerts"] += raise_findings(((pid, measures[pid].findings) for pid in fresh), blocked)
+                counts["alerts"] += raise_findings(((pid, found[pid]) for pid in fresh), blocked)
             counts["patients"] += len(fresh)
             counts["skipped"] += len(chunk) - len(fresh)
             counts["snapshots"] += len(rows)
