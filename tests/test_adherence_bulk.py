@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from app.adherence import bulk, compute, queries
@@ -88,10 +89,17 @@ def _second_drug(db, circuit, patient_id, rng, today):
         day += timedelta(days=rng.choice([10, 28, 40, 75]))
 
 
-def test_nightly_job_stores_what_the_per_patient_recompute_computes(circuit, db):
+@pytest.mark.parametrize("copy_threshold", [0, None], ids=["copy", "executemany"])
+def test_nightly_job_stores_what_the_per_patient_recompute_computes(circuit, db, monkeypatch, copy_threshold):
     """Every column of every snapshot, and the alerts raised, are what ``evaluate`` gives each
     patient from its rows: simple courses (one drug or two, measured in SQL and by
-    ``compute.simple_night``) and courses with a dose change (the Python measures) alike."""
+    ``compute.simple_night``) and courses with a dose change (the Python measures) alike; the
+    snapshots written through COPY on PostgreSQL (as at night) or by ``executemany``; a rerun
+    the same day updates them in place and raises nothing again."""
+    from app.adherence import services
+
+    if copy_threshold is not None:
+        monkeypatch.setattr(services, "COPY_THRESHOLD", copy_threshold)
     from app.adherence.models import AdherenceReport
     from app.care.models import Patient
     from app.triage.models import Alert
@@ -143,3 +151,11 @@ def test_nightly_job_stores_what_the_per_patient_recompute_computes(circuit, db)
     # Not a vacuous comparison: findings, reports, self-reports and two-drug patients are there.
     assert len(expected_alerts) >= 3 and with_reports >= 3 and len(two_drugs) >= 4
     assert sum(stored[(pid, "90")].self_report is not None for pid in stored_ids) >= 10
+    first_stamp = max(s.updated_at for s in stored.values())
+    db.session.remove()
+    again = recompute_adherence()
+    assert again["alerts"] == 0 and again["snapshots"] == len(stored)
+    rows = db.session.scalars(select(AdherenceSnapshot).where(AdherenceSnapshot.computed_on == today)).all()
+    assert len(rows) == len(stored) and min(r.updated_at for r in rows) > first_stamp
+    assert {(r.patient_id, r.window): (r.pdc, r.self_report) for r in rows} == {
+        key: (s.pdc, s.self_report) for key, s in stored.items()}
