@@ -2,9 +2,14 @@
 
 1. Read, in one consistent snapshot and without the write lock: the active patients and their
    prescriptions, the PDC of every simple course (SQL, ``bulk``), the answers' aggregates, the
-   reports, and the rows of the few patients whose course needs the Python measures.
-2. Compute in Python (``compute.evaluate``): the dispensing measures of everyone, then the rest
-   batch by batch, each batch in a worker thread while the previous one is being written.
+   reports, and the rows of the few patients whose course needs the Python measures. On
+   PostgreSQL the PDC statement and the answers' aggregate run on two more connections, side by
+   side, while the main one reads the rest.
+2. Compute in Python, batch by batch, each batch in a worker thread while the previous one is
+   being written: patients whose every drug has one prescription and no dated event (nearly
+   all) from their SQL measures in integers (``compute.simple_night``); the others through the
+   general measures (``compute.measure_supply``, measured while the big reads run, then
+   ``finish``). Both give the same rows and findings as ``compute.evaluate``.
 3. Write in batches, each its own short transaction: lock the batch's patients, leave out any
    patient recomputed since the read (a dispensing or an answer committed meanwhile: its own
    recompute saw more than we did), upsert the snapshots, raise the new findings.
