@@ -93,12 +93,17 @@ def register_blueprints(app: Flask) -> None:
 
 def register_checkins(app: Flask) -> None:
     """The check-in engine: voice TwiML views and the owner of inbound SMS conversations."""
-    from app.notifications.inbound import register_sms_handler
+    from app.notifications.inbound import register_sms_handler, register_sms_screen
+    from app.pathways.checkins.conversation import screen_inbound_sms
     from app.pathways.checkins.voice import bp as checkin_voice_bp
     from app.routing import route_inbound_sms
 
     app.register_blueprint(checkin_voice_bp)  # /webhooks/twilio/voice/<id>/<signed token>/...
     register_sms_handler(route_inbound_sms)
+    register_sms_screen(screen_inbound_sms)  # the webhook's emergency scan and TwiML safety reply
+    from app.triage import subscribers as triage_subscribers
+
+    triage_subscribers.connect()  # e.g. the provider's opt-out (21610) becomes a nurse's call
 
 
 def register_hooks(app: Flask) -> None:

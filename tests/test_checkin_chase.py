@@ -190,7 +190,7 @@ def test_reminder_text_fits_and_jobs_are_idempotent(world, clock):
     chase_non_responders()
     bodies = _db.session.scalars(select(OutboxEntry.body).where(OutboxEntry.purpose == "checkin_reminder")).all()
     assert len(bodies) == 3
-    assert all(b == t.reminder_sms(_current_item(world.patient), "fr") for b in bodies)
+    assert all(b == t.reminder_sms(_current_item(world.patient), "fr", "Q1/11") for b in bodies)
     assert _db.session.scalar(select(func.count()).select_from(OutboxEntry)) == 6
 
 

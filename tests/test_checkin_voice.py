@@ -97,8 +97,13 @@ def test_keypad_conversation_with_a_red_flag(client, voice):
     assert twiml.said.startswith(t.render("voice_safety", "fr", hospital_phone="04 78 00 00 00"))
     (alert,) = _db.session.scalars(select(Alert).where(Alert.patient_id == voice.id)).all()
     assert (alert.severity, alert.reason_code) == ("red", "fever")
-    for digits in ("1", "0", "0", "2", "1"):
+    # bleeding, breathlessness, vomiting (no), 1 stool above usual, nausea 0, mouth 0
+    for digits in ("2", "2", "2", "1", "0", "0"):
         twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": digits}))
+    # Capecitabine hand-foot grade 2: the pause instruction is spoken, as it is texted (H08).
+    twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": "2"}))
+    assert twiml.said.startswith(t.render("voice_pause_until_call", "fr", hospital_phone="04 78 00 00 00"))
+    twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": "1"}))
     assert twiml.gather.get("numDigits") == "1" and "0 pour non" in twiml.said
     twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": "0"}))
     assert twiml.said == t.render("voice_thanks", "fr") and twiml.hangs_up
@@ -108,7 +113,7 @@ def test_keypad_conversation_with_a_red_flag(client, voice):
     assert answers["temperature"].value == 39.0 and answers["hand_foot"].value == 2
     assert {a.source for a in answers.values()} == {"voice"}
     # A repeated request from the provider does not answer twice.
-    again = Twiml(post(client, voice_path(checkin.id) + "/answer/7", {"Digits": "2"}))
+    again = Twiml(post(client, voice_path(checkin.id) + "/answer/10", {"Digits": "2"}))
     assert again.hangs_up and answers_of(checkin)["wants_call"].value == 0
 
 
@@ -124,8 +129,8 @@ def test_wrong_key_is_asked_again_then_silence_moves_on(client, voice):
     assert (temperature.parsed, temperature.raw_text) == (False, "999")
     twiml = Twiml(post(client, twiml.next_paths()[1]))  # silence once: asked again
     assert twiml.said.startswith(t.render("voice_no_input", "fr")) and twiml.gather.get("action").endswith("/answer/2")
-    twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": "3"}))
-    assert answers_of(checkin)["diarrhoea"].value == 3 and "avis rapide" in twiml.said
+    twiml = Twiml(post(client, twiml.gather.get("action"), {"Digits": "1"}))  # yes to bleeding
+    assert answers_of(checkin)["bleeding"].value is True and "avis rapide" in twiml.said
 
 
 def test_answering_machine_gets_no_health_data_and_one_more_call(client, voice, clock):

@@ -26,8 +26,8 @@ def test_fever_from_38_is_red_on_any_drug(value, severity):
         assert outcome("temperature", value, (drug,)).severity == severity
 
 
-@pytest.mark.parametrize("item", ["bleeding", "breathlessness"])
-def test_bleeding_and_chest_pain_are_red_and_no_is_nothing(item):
+@pytest.mark.parametrize("item", ["bleeding", "breathlessness", "vomiting"])
+def test_bleeding_chest_pain_and_vomiting_the_drug_are_red_and_no_is_nothing(item):
     assert outcome(item, True).severity == "red"
     assert outcome(item, False).severity is None
 
@@ -38,17 +38,28 @@ def test_wanting_to_speak_now_is_red_and_this_week_is_a_call_task_not_an_alert()
     assert outcome("wants_call", 0).severity is None
 
 
-@pytest.mark.parametrize("item", ["diarrhoea", "nausea", "mouth_sores", "hand_foot", "rash", "fatigue"])
+@pytest.mark.parametrize("item", ["nausea", "mouth_sores", "hand_foot", "rash", "fatigue"])
 def test_symptom_scales_grade_3_red_2_orange_1_yellow_0_nothing(item):
     assert [outcome(item, v).severity for v in (3, 2, 1, 0)] == ["red", "orange", "yellow", None]
     assert [outcome(item, v).grade for v in (3, 2, 1, 0)] == [3, 2, 1, 0]
 
 
-@pytest.mark.parametrize("item", ["diarrhoea", "hand_foot", "mouth_sores"])
-def test_capecitabine_grade_2_means_pause_until_the_nurse_calls(item):
-    capecitabine = outcome(item, 2, ("capecitabine",))
+@pytest.mark.parametrize("stools, grade, severity", [
+    (0, 0, None), (1, 1, "yellow"), (3, 1, "yellow"), (4, 2, "orange"), (6, 2, "orange"), (7, 3, "red"),
+    (12, 3, "red"), ({"scale": 1}, 1, "yellow"), ({"scale": 2}, 2, "orange"), ({"scale": 3}, 3, "red"),
+])
+def test_diarrhoea_is_graded_on_stools_a_day_above_usual_as_ctcae_does(stools, grade, severity):
+    """PRO-CTCAE anchoring: < 4 a day above usual grade 1, 4-6 grade 2, >= 7 grade 3; the fallback
+    words ("un peu", "moyennement", "beaucoup") are read as that grade."""
+    result = outcome("diarrhoea", stools, ("capecitabine",))
+    assert (result.grade, result.severity) == (grade, severity)
+
+
+@pytest.mark.parametrize("item, grade_2", [("diarrhoea", 5), ("hand_foot", 2), ("mouth_sores", 2)])
+def test_capecitabine_grade_2_means_pause_until_the_nurse_calls(item, grade_2):
+    capecitabine = outcome(item, grade_2, ("capecitabine",))
     assert capecitabine.severity == "orange" and capecitabine.instruction == "pause_until_call"
-    assert outcome(item, 2, ("imatinib",)).instruction is None
+    assert outcome(item, grade_2, ("imatinib",)).instruction is None
     assert outcome(item, 1, ("capecitabine",)).instruction is None
 
 
@@ -78,7 +89,7 @@ def test_worsening_by_one_grade_counts_even_below_the_bands():
     better = outcome("fatigue", 0, previous=1)
     assert better.severity is None and not better.worsened
     # Worsening never lowers a more severe band.
-    assert outcome("diarrhoea", 3, previous=2).severity == "red"
+    assert outcome("diarrhoea", 8, previous=2).severity == "red"
 
 
 def test_worsening_raises_a_silent_item_to_yellow():

@@ -87,21 +87,21 @@ def _outbox_replies(db) -> list[OutboxEntry]:
 
 def test_signed_inbound_sms_is_queued_then_read_and_answered(twilio_app, client, db, fake, handler, circuit):
     patient = circuit.patient
-    params = _inbound("38,5", from_=patient.phone)
+    params = _inbound("deux", from_=patient.phone)
     response = signed_post(client, fake, SMS_PATH, params)  # no CSRF token: exempt
 
     assert response.status_code == 200
     assert response.mimetype == "application/xml"
     assert _twiml_messages(response) == []  # the reply leaves through the outbox
     inbound = db.session.scalar(select(Message).where(Message.provider_sid == params["MessageSid"]))
-    assert (inbound.direction, inbound.body, inbound.status) == ("in", "38,5", "queued")
+    assert (inbound.direction, inbound.body, inbound.status) == ("in", "deux", "queued")
     assert handler.calls == [] and queued_count() == 1
 
     stats = process_inbound()
     assert (stats["processed"], stats["replies"], stats["handler_errors"]) == (1, 1, 0)
     inbound = _message(db, params["MessageSid"])
     assert (inbound.status, inbound.patient_id) == ("received", patient.id)
-    assert handler.calls == [(patient.phone, SENDER, "38,5", inbound.id)]
+    assert handler.calls == [(patient.phone, SENDER, "deux", inbound.id)]
     [reply] = _outbox_replies(db)
     assert (reply.to_number, reply.body, reply.patient_id, reply.state) == (
         patient.phone, "Merci, réponse reçue.", patient.id, "pending")

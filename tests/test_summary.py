@@ -27,9 +27,10 @@ def test_summary_shows_grades_over_time_missed_doses_and_alerts(circuit, login, 
     now = datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
     set_clock(now)
     p = circuit.patient
-    _checkin(db, p, now - timedelta(days=14), {"diarrhoea": 1, "hand_foot": 0, "doses_missed": 1, "temperature": 37.2})
-    _checkin(db, p, now - timedelta(days=7), {"diarrhoea": 2, "hand_foot": 1, "doses_missed": 2, "temperature": 38.4})
-    _checkin(db, p, now - timedelta(days=100), {"diarrhoea": 3})  # before the period
+    # Diarrhoea as stools a day above usual (PRO-CTCAE): 2 is grade 1, 5 grade 2, plotted as grades.
+    _checkin(db, p, now - timedelta(days=14), {"diarrhoea": 2, "hand_foot": 0, "doses_missed": 1, "temperature": 37.2})
+    _checkin(db, p, now - timedelta(days=7), {"diarrhoea": 5, "hand_foot": 1, "doses_missed": 2, "temperature": 38.4})
+    _checkin(db, p, now - timedelta(days=100), {"diarrhoea": 9})  # before the period
     _checkin(db, p, now - timedelta(days=1), {}, status="no_response")
     alert = services.raise_alert(patient_id=p.id, severity="red", source="checkin", reason_code="fever",
                                  summary="Temperature 38.4")

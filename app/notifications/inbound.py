@@ -40,14 +40,30 @@ from .outbox import check_sms, enqueue_sms_rows
 log = logging.getLogger("oncolink.notifications")
 
 SmsHandler = Callable[[str, str, str, int], list[str]]
+#: The webhook's own reading of an inbound text, before it is stored: ``(from, body) -> reply``, a
+#: text to answer at once in the TwiML (a safety reply), or None. Must not need the database.
+SmsScreen = Callable[[str, str], "str | None"]
+
+
+class Reply(str):
+    """A reply text; ``urgent`` ones (safety replies) go before routine traffic."""
+
+    urgent: bool
+
+    def __new__(cls, text: str, urgent: bool = False) -> Reply:
+        reply = super().__new__(cls, text)
+        reply.urgent = urgent
+        return reply
 MAX_BODY = 1600  # Twilio's own limit for a concatenated SMS
 MAX_NUMBER = 40
 STATUS_QUEUED = "queued"  # accepted by the webhook, not yet read by the conversation
 STATUS_RECEIVED = "received"
 STATUS_HANDLER_ERROR = "handler_error"
 STATUS_REPLIED = "replied"
+STATUS_TWIML = "replied_in_webhook"  # an outbound reply given in the webhook's TwiML answer
 
 _handler: SmsHandler | None = None
+_screen: SmsScreen | None = None
 
 
 def register_sms_handler(fn: SmsHandler | None) -> SmsHandler | None:
@@ -60,6 +76,32 @@ def register_sms_handler(fn: SmsHandler | None) -> SmsHandler | None:
 def current_sms_handler() -> SmsHandler | None:
     return _handler
 
+
+def register_sms_screen(fn: SmsScreen | None) -> SmsScreen | None:
+    """Make ``fn`` the webhook's screen of inbound texts; returns the previous one."""
+    global _screen
+    previous, _screen = _screen, fn
+    return previous
+
+
+def screen_reply(from_number: str, body: str) -> str | None:
+    """What the webhook answers at once in its TwiML for this text (a safety reply), or None.
+    Never raises: a failing screen answers nothing, and the text is read as usual."""
+    screen = _screen
+    if screen is None:
+        return None
+    try:
+        reply = screen(clean_text(from_number, MAX_NUMBER), clean_text(body, MAX_BODY))
+    except Exception as exc:  # noqa: BLE001 - the text must still be stored whatever happens here
+        log.error("inbound screen failed with %s", type(exc).__name__)
+        return None
+    return clean_text(reply, MAX_BODY) if reply else None
+
+
+def message_facts(message_id: int) -> tuple[datetime | None, str | None]:
+    """(when it reached the webhook, the reply the webhook already gave) of a stored inbound text."""
+    row = db.session.execute(select(Message.created_at, Message.webhook_reply).where(Message.id == message_id)).first()
+    return (row.created_at, row.webhook_reply) if row is not None else (None, None)
 
 def clean_text(value: object, limit: int) -> str:
     """Any input as storable text: no NUL (PostgreSQL refuses it), no lone surrogate, bounded."""
@@ -108,7 +150,8 @@ def receive_sms(*, from_number: str, to_number: str, body: str, provider_sid: st
     return replies
 
 
-def accept_sms(*, from_number: str, to_number: str, body: str, provider_sid: str | None) -> bool:
+def accept_sms(*, from_number: str, to_number: str, body: str, provider_sid: str | None,
+               webhook_reply: str | None = None) -> bool:
     """Queue an inbound SMS for ``process_queued``, durably, before returning; False for a
     provider retry.
 
@@ -121,7 +164,8 @@ def accept_sms(*, from_number: str, to_number: str, body: str, provider_sid: str
     values = dict(direction=Direction.IN, channel=MessageChannel.SMS,
                   provider_sid=clean_text(provider_sid, 64) or None,
                   from_number=clean_text(from_number, MAX_NUMBER), to_number=clean_text(to_number, MAX_NUMBER),
-                  body=clean_text(body, MAX_BODY), status=STATUS_QUEUED, created_at=now, status_updated_at=now)
+                  body=clean_text(body, MAX_BODY), status=STATUS_QUEUED, created_at=now, status_updated_at=now,
+                  webhook_reply=clean_text(webhook_reply, MAX_BODY) or None)
     engine = db.engine
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -182,15 +226,22 @@ def process_queued(*, batch_size: int = 50, time_budget_s: float = 30.0) -> dict
 
 def _handle(inbound: Message) -> list[str]:
     patient_id = _single_patient_with(inbound.from_number) if inbound.from_number else None
-    inbound.status, inbound.status_updated_at, inbound.patient_id = STATUS_RECEIVED, utcnow(), patient_id
-    return _run_handler(inbound.from_number or "", inbound.to_number or "", inbound.body or "", inbound)
+    now = utcnow()
+    inbound.status, inbound.status_updated_at, inbound.patient_id = STATUS_RECEIVED, now, patient_id
+    replies = _run_handler(inbound.from_number or "", inbound.to_number or "", inbound.body or "", inbound)
+    if inbound.webhook_reply:  # already answered in the webhook's TwiML: recorded here, never sent again
+        db.session.add(Message(direction=Direction.OUT, channel=MessageChannel.SMS, from_number=inbound.to_number,
+                               to_number=inbound.from_number, body=inbound.webhook_reply, status=STATUS_TWIML,
+                               patient_id=inbound.patient_id, ref=inbound.ref, created_at=now,
+                               status_updated_at=now))
+    return replies
 
 
 def _reply_rows(inbound: Message, replies: list[str]) -> list[dict]:
     """The replies as outbox rows; none to a sender we cannot text, none that would be refused."""
     rows = []
     for n, reply in enumerate(replies):
-        row = dict(to=inbound.from_number or "", body=reply, idempotency_key=f"sms-reply:{inbound.id}:{n}",
+        row = dict(to=inbound.from_number or "", body=str(reply), idempotency_key=f"sms-reply:{inbound.id}:{n}",
                    purpose="sms_reply", patient_id=inbound.patient_id, ref=inbound.ref)
         try:
             check_sms(row["to"], row["body"], row["idempotency_key"])
@@ -244,4 +295,4 @@ def _run_handler(from_number: str, to_number: str, body: str, inbound: Message) 
         log.error("inbound SMS handler failed with %s (message %s)", type(exc).__name__, inbound.id)
         inbound.status = STATUS_HANDLER_ERROR
         return []
-    return [clean_text(reply, MAX_BODY) for reply in (replies or []) if reply]
+    return [Reply(clean_text(reply, MAX_BODY), getattr(reply, "urgent", False)) for reply in (replies or []) if reply]

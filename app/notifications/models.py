@@ -81,6 +81,9 @@ class Message(db.Model):
     patient_id = db.Column(db.Integer, db.ForeignKey("patient.id"), index=True)
     outbox_id = db.Column(db.Integer, db.ForeignKey("outbox_entry.id"), index=True)
     ref = db.Column(db.String(120), index=True)
+    # Inbound: the reply already given in the webhook's own answer (a safety reply in TwiML), so
+    # the reading job records it and never sends it again.
+    webhook_reply = db.Column(db.Text)
     created_at = db.Column(UTCDateTime(), nullable=False, default=utcnow)
     status_updated_at = db.Column(UTCDateTime(), nullable=False, default=utcnow)
 

@@ -8,6 +8,8 @@ from app.core import audit
 from app.core.time import utcnow
 from app.extensions import db
 
+from .signals import recipient_opted_out
+
 
 def mark_unsubscribed(phone: str, *, source: str) -> list[int]:
     """Set ``opted_out_at`` on every patient with this phone not yet opted out (flushed, audited)."""
@@ -20,4 +22,7 @@ def mark_unsubscribed(phone: str, *, source: str) -> list[int]:
         audit.record("opt_out", patient_id=patient.id, obj=patient,
                      detail={"source": source, "by": "provider"})
     db.session.flush()
-    return [p.id for p in patients]
+    ids = [p.id for p in patients]
+    if ids:
+        recipient_opted_out.send(phone, patient_ids=ids)
+    return ids

@@ -15,7 +15,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from app.extensions import csrf, db
 
-from .inbound import accept_sms
+from .inbound import accept_sms, screen_reply
 from .models import MessageChannel
 from .status import apply_status_callback
 
@@ -64,19 +64,36 @@ def _int_or_none(value: str | None) -> int | None:
 _EMPTY_TWIML = str(MessagingResponse())
 
 
+def _twiml(reply: str | None) -> str:
+    if not reply:
+        return _EMPTY_TWIML
+    response = MessagingResponse()
+    response.message(reply)
+    return str(response)
+
+
 @bp.post("/sms")
 @require_twilio_signature
 def inbound_sms():
-    """Queue the message (committed before the 200) and answer with empty TwiML: the
-    ``process-inbound`` job reads it within seconds and the replies leave through the outbox."""
+    """Queue the message (committed before the 200) and answer with TwiML: empty, or the safety
+    reply when the text reads as an emergency (``screen_reply``: no scheduler and no database
+    needed, so the patient is told what to do whatever else is down). The ``process-inbound``
+    job reads the message within seconds, raises the alert, records that reply and never sends
+    it again; other replies leave through the outbox."""
     form = request.form
-    accept_sms(
+    reply = screen_reply(form.get("From", ""), form.get("Body", ""))
+    stored = accept_sms(
         from_number=form.get("From", ""),
         to_number=form.get("To", ""),
         body=form.get("Body", ""),
         provider_sid=form.get("MessageSid") or form.get("SmsSid"),
+        webhook_reply=reply,
     )
-    return Response(_EMPTY_TWIML, mimetype="application/xml")
+    if reply and not stored:
+        # The same text again (a provider retry, or its Fallback URL after a timeout): the first
+        # answer may never have reached the patient, so the safety reply goes again.
+        log.info("safety reply repeated for a text already stored")
+    return Response(_twiml(reply), mimetype="application/xml")
 
 
 @bp.post("/status")

@@ -40,6 +40,7 @@ def due_alerts(now: datetime):
         select(Alert, latest.level, latest.target)
         .outerjoin(latest, and_(latest.alert_id == Alert.id, latest.level == Alert.escalation_level))
         .where(Alert.severity == Severity.RED, Alert.status == AlertStatus.OPEN,
+               Alert.paged_with_id.is_(None),  # riding on another alert's page: escalated with it
                or_(latest.id.is_(None), latest.sent_at <= _cutoff(now)))
         .order_by(Alert.id)
         .with_for_update(of=Alert, skip_locked=True)

@@ -20,7 +20,8 @@ from app.core.db import UTCDateTime
 from app.core.errors import ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
-from app.pathways.checkins.parsing import matches
+
+from .parsing import matches
 
 SEVERITIES = ("red", "orange", "yellow", "info")
 INSTRUCTIONS = ("pause_until_call",)
@@ -76,6 +77,23 @@ def _scale(red_from=3, orange_from=2, yellow_from=1, instruction_at_2=None):
     return bands
 
 
+def _stools(instruction_at_2=None):
+    """Diarrhoea as stools a day above usual (CTCAE v5: < 4 grade 1, 4-6 grade 2, >= 7 grade 3), or
+    the fallback scale words ({"scale": n}) read as that grade."""
+    bands = [
+        {"when": {"any": [{"gte": 7}, {"key": "scale", "gte": 3}]}, "grade": 3, "severity": "red",
+         "reason": "grade_3"},
+        {"when": {"any": [{"gte": 4}, {"key": "scale", "gte": 2}]}, "grade": 2, "severity": "orange",
+         "reason": "grade_2"},
+        {"when": {"any": [{"gte": 1}, {"key": "scale", "gte": 1}]}, "grade": 1, "severity": "yellow",
+         "reason": "grade_1"},
+    ]
+    if instruction_at_2:
+        bands[1]["instruction"] = instruction_at_2
+        bands[1]["reason"] = "grade_2_interrupt"
+    return bands
+
+
 YES = {"eq": True}
 # Defaults from CLINICAL.md; every site reviews them with its clinicians.
 DEFAULT_RULES: list[dict] = [
@@ -87,6 +105,9 @@ DEFAULT_RULES: list[dict] = [
     dict(item_code="breathlessness", bands=[
         {"when": YES, "grade": None, "severity": "red", "reason": "chest_pain_or_breathlessness"}],
         note="Chest pain or breathlessness: red."),
+    dict(item_code="vomiting", bands=[
+        {"when": YES, "grade": None, "severity": "red", "reason": "vomiting_prevents_drug"}],
+        note="Vomiting that prevents taking the drug: red."),
     dict(item_code="wants_call", bands=[
         {"when": {"eq": 2}, "grade": None, "severity": "red", "reason": "wants_to_speak_now"}],
         note="'I need to speak to someone now': red."),
@@ -99,13 +120,19 @@ DEFAULT_RULES: list[dict] = [
         {"when": {"any": [{"key": "systolic", "gte": 140}, {"key": "diastolic", "gte": 90}]},
          "grade": 2, "severity": "orange", "reason": "hypertension_grade_2"}],
         worsening_severity="yellow", note="CTCAE v5 hypertension: 140-159/90-99 grade 2, >= 160/100 grade 3."),
+    dict(item_code="diarrhoea", bands=_stools(), worsening_severity="yellow",
+         note="CTCAE v5 diarrhoea, stools a day above usual: >= 7 red, 4-6 orange, 1-3 yellow."),
     *[dict(item_code=code, bands=_scale(), worsening_severity="yellow",
            note="Grade 3: red; grade 2: orange; grade 1 or worse by one grade: yellow.")
-      for code in ("diarrhoea", "nausea", "mouth_sores", "hand_foot", "rash", "fatigue")],
+      for code in ("nausea", "mouth_sores", "hand_foot", "rash", "fatigue")],
+    dict(item_code="diarrhoea", drug_inn="capecitabine", bands=_stools(instruction_at_2="pause_until_call"),
+         worsening_severity="yellow",
+         note="Capecitabine label: interrupt at grade 2 (4-6 stools a day above usual) until grade 0-1; "
+              "the patient pauses until the nurse calls."),
     *[dict(item_code=code, drug_inn="capecitabine", bands=_scale(instruction_at_2="pause_until_call"),
            worsening_severity="yellow",
            note="Capecitabine label: interrupt at grade 2 until grade 0-1; the patient pauses until the nurse calls.")
-      for code in ("diarrhoea", "hand_foot", "mouth_sores")],
+      for code in ("hand_foot", "mouth_sores")],
 ]
 
 

@@ -58,9 +58,14 @@ class Alert(db.Model):
     group_id = db.Column(db.Integer, index=True)
     # The exact grading rule version that fired, when a rule did.
     rule_id = db.Column(db.Integer, db.ForeignKey("grading_rule.id"))
+    # A red alert raised while an earlier red alert of the same check-in still waited for its
+    # acknowledgement: that alert's page covers it (one page per check-in), its acknowledgement
+    # acknowledges this one, and escalation follows that alert only.
+    paged_with_id = db.Column(db.Integer, db.ForeignKey("alert.id"))
 
     patient = db.relationship("Patient")
     owner = db.relationship("Professional", foreign_keys=[owner_id])
+    paged_with = db.relationship("Alert", remote_side=[id], foreign_keys=[paged_with_id])
     actions = db.relationship("AlertAction", back_populates="alert", order_by="AlertAction.at")
 
     __table_args__ = (

@@ -95,8 +95,34 @@ def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str
     db.session.add(AlertAction(alert=alert, kind="created", note=reason_code, at=now))
     audit.record("alert_raised", patient_id=patient_id, obj=alert, detail={"severity": severity, "reason": reason_code})
     if severity == Severity.RED:
-        page_for_new_alert(alert)  # the on-call page leaves with this transaction's commit
+        lead = _waiting_red_lead(alert, now)
+        if lead is None:
+            page_for_new_alert(alert)  # the on-call page leaves with this transaction's commit
+        else:  # one page per check-in: the page already on its way covers this one
+            alert.paged_with_id = lead.id
+            db.session.add(AlertAction(alert=alert, kind="grouped", note=f"paged with alert {lead.id}", at=now))
     return alert
+
+
+def _waiting_red_lead(alert: Alert, now: datetime) -> Alert | None:
+    """A red alert of the same patient, paged and not yet acknowledged, that this one rides on."""
+    return db.session.scalar(
+        select(Alert).where(
+            Alert.patient_id == alert.patient_id, Alert.id != alert.id, Alert.severity == Severity.RED,
+            Alert.status == AlertStatus.OPEN, Alert.paged_with_id.is_(None),
+            Alert.created_at >= now - GROUP_WINDOW,
+        ).order_by(Alert.id).limit(1))
+
+
+def _acknowledge_riders(lead: Alert, actor_id: int | None, now: datetime) -> None:
+    """The alerts that rode on ``lead``'s page are acknowledged with it."""
+    for rider in db.session.scalars(select(Alert).where(Alert.paged_with_id == lead.id,
+                                                        Alert.status == AlertStatus.OPEN)):
+        rider.status, rider.acknowledged_at, rider.acknowledged_by_id = AlertStatus.ACKNOWLEDGED, now, actor_id
+        rider.owner_id = rider.owner_id or actor_id
+        db.session.add(AlertAction(alert=rider, kind="acknowledged", note=f"with alert {lead.id}", actor_id=actor_id,
+                                   at=now))
+        audit.record("alert_acknowledged", patient_id=rider.patient_id, obj=rider, detail={"with": lead.id})
 
 
 @dataclass(frozen=True)
@@ -186,12 +212,14 @@ def _group_for(alert: Alert, now: datetime) -> int:
 def acknowledge(alert: Alert, *, actor: Professional, note: str | None = None) -> None:
     if alert.status != AlertStatus.OPEN:
         raise ValidationFailed({"status": _("This alert is not open.")})
+    now = utcnow()
     alert.status = AlertStatus.ACKNOWLEDGED
-    alert.acknowledged_at = utcnow()
+    alert.acknowledged_at = now
     alert.acknowledged_by_id = actor.id
     alert.owner_id = alert.owner_id or actor.id
     db.session.add(AlertAction(alert=alert, kind="acknowledged", note=note, actor_id=actor.id))
     audit.record("alert_acknowledged", patient_id=alert.patient_id, obj=alert)
+    _acknowledge_riders(alert, actor.id, now)
 
 
 def add_action(alert: Alert, *, kind: str, note: str, actor: Professional) -> AlertAction:
@@ -213,6 +241,7 @@ def resolve(alert: Alert, *, actor: Professional, note: str) -> None:
     if alert.status == AlertStatus.OPEN:
         alert.acknowledged_at = now
         alert.acknowledged_by_id = actor.id
+        _acknowledge_riders(alert, actor.id, now)
     alert.status = AlertStatus.RESOLVED
     alert.resolved_at = now
     alert.resolved_by_id = actor.id

@@ -82,11 +82,24 @@ def build(patient_id: int, since: date) -> Summary:
     return summary
 
 
+def _stool_grade(value) -> int | None:
+    """CTCAE v5 grade of stools a day above usual (< 4: 1, 4-6: 2, >= 7: 3), or the scale words'."""
+    if isinstance(value, dict) and isinstance(value.get("scale"), int):
+        return value["scale"]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return 0 if value <= 0 else 1 if value < 4 else 2 if value < 7 else 3
+    return None
+
+
 def _collect(summary: Summary, item: QuestionnaireItem | None, answer: Answer, day: str) -> None:
     if item is None or not answer.parsed:
         return
     value = answer.value
-    if item.answer_type in SCALE_TYPES and isinstance(value, int) and not isinstance(value, bool):
+    if item.answer_type == "stools":
+        grade = answer.grade if answer.grade is not None else _stool_grade(value)
+        if grade is not None:
+            summary.series.setdefault(item.code, []).append((day, grade))
+    elif item.answer_type in SCALE_TYPES and isinstance(value, int) and not isinstance(value, bool):
         summary.series.setdefault(item.code, []).append((day, value))
     elif item.code == "temperature" and isinstance(value, (int, float)) and not isinstance(value, bool):
         summary.temperatures.append((day, float(value)))

@@ -23,55 +23,13 @@ from app.extensions import db
 from app.notifications.outbox import enqueue_sms
 from app.triage import services as triage
 
-from . import signals
 from . import templates as t
+from .closing import cancel, close_checkin
 from .engine import current_item
 from .models import OPEN_STATUSES, AnswerType, CheckIn, CheckInStatus
-from .start import (
-    _batch,
-    _eligible,
-    cancel,
-    checkin_ref,
-    place_call,
-    within_send_window,
-)
+from .start import _batch, _eligible, checkin_ref, place_call, sharers, within_send_window
 
 log = logging.getLogger("oncolink.checkins")
-
-
-def close_checkin(checkin: CheckIn, now: datetime) -> str:
-    if checkin.status == CheckInStatus.SCHEDULED:
-        cancel(checkin, "not_sent", now)
-        return "cancelled"
-    checkin.status = CheckInStatus.NO_RESPONSE if checkin.status == CheckInStatus.SENT else CheckInStatus.PARTIAL
-    checkin.closed_at = now
-    audit.record("checkin_closed", patient_id=checkin.patient_id, obj=checkin, detail={"status": checkin.status})
-    signals.checkin_closed.send(checkin)
-    if checkin.status == CheckInStatus.NO_RESPONSE:
-        _alert_second_miss(checkin, now)
-    return checkin.status
-
-
-def _alert_second_miss(checkin: CheckIn, now: datetime) -> None:
-    """Orange alert when this is the second no-response in a row (once per run of misses)."""
-    if checkin.no_response_alert_at is not None:
-        return
-    before = db.session.scalars(
-        select(CheckIn).where(CheckIn.patient_id == checkin.patient_id, CheckIn.id != checkin.id,
-                              CheckIn.scheduled_at < checkin.scheduled_at,
-                              CheckIn.status != CheckInStatus.CANCELLED)
-        .order_by(CheckIn.scheduled_at.desc()).limit(2)
-    ).all()
-    if not before or before[0].status != CheckInStatus.NO_RESPONSE:
-        return
-    if len(before) > 1 and before[1].status == CheckInStatus.NO_RESPONSE:
-        return  # a longer run: its alert was raised at the second miss
-    triage.raise_alert(
-        patient_id=checkin.patient_id, severity="orange", source="no_response",
-        reason_code="two_checkins_unanswered", summary="No answer to the last two check-ins",
-        detail={"checkins": [before[0].id, checkin.id]}, checkin_id=checkin.id,
-    )
-    checkin.no_response_alert_at = now
 
 
 def _remind(checkin: CheckIn, now: datetime) -> None:
@@ -80,7 +38,10 @@ def _remind(checkin: CheckIn, now: datetime) -> None:
     if checkin.channel == Channel.VOICE and (item is None or item.answer_type != AnswerType.BLOOD_PRESSURE):
         place_call(checkin, patient, "reminder-call")
     else:
-        enqueue_sms(to=patient.phone, body=t.reminder_sms(item, patient.language),
+        name = patient.first_name if sharers(patient) > 1 else None
+        total = len(checkin.item_codes or [])
+        prefix = t.label(patient.language, number=checkin.current_index + 1 if item else None, total=total, name=name)
+        enqueue_sms(to=patient.phone, body=t.reminder_sms(item, patient.language, prefix),
                     idempotency_key=f"{checkin_ref(checkin.id)}:reminder", purpose="checkin_reminder",
                     patient_id=patient.id, ref=checkin_ref(checkin.id))
     checkin.reminder_sent_at = now

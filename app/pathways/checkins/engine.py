@@ -1,11 +1,14 @@
-"""Taking one answer, by SMS or keypad: store it, act on red flags at once, move to the next item.
+"""Taking answers, by SMS, keypad or a nurse's call: hand the text to triage, record what it
+understood, move the check-in on.
 
-Shared by the SMS conversation and the voice call. Every function flushes; the webhook or job
-that calls it commits once, so an alert is never committed without the answer that caused it.
+The questionnaire asks; triage judges (``app.triage.assessment``): this module only keeps the
+conversation's state (the current question, the one re-ask, when each question was asked) and
+writes the answers. Every function flushes; the webhook job, view or call that calls it commits
+once, so an alert is never committed without the answer that caused it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,12 +17,11 @@ from sqlalchemy import select
 from app.core import audit
 from app.core.time import utcnow
 from app.extensions import db
-from app.triage import grading
-from app.triage import services as triage
+from app.triage import assessment as triage
+from app.triage.assessment import ANSWERED, ASK_AGAIN, UNREADABLE, Question
 
 from . import signals
 from .models import Answer, CheckIn, CheckInStatus, QuestionnaireItem
-from .parsing import matches, parse
 from .questionnaire import current_treatment, items_by_code
 
 OK, REASK, UNPARSED = "ok", "reask", "unparsed"
@@ -27,13 +29,20 @@ OK, REASK, UNPARSED = "ok", "reask", "unparsed"
 
 @dataclass
 class Step:
-    """What happened to one answer, for the channel to word its reply."""
+    """What happened to one text, for the channel to word its reply."""
 
     outcome: str  # ok | reask | unparsed
     item: QuestionnaireItem
     red_flag: bool = False
     next_item: QuestionnaireItem | None = None
-    instruction: str | None = None  # a patient instruction from the grading rule (template key)
+    instructions: list[str] = field(default_factory=list)  # template keys from the grading rules
+    safety: str | None = None  # the safety reply template, when the text raised a red flag
+    answered: list[str] = field(default_factory=list)  # the questions this text answered
+    repeat: bool = False  # ask the same question again without counting a re-ask (after an emergency)
+
+    @property
+    def instruction(self) -> str | None:
+        return self.instructions[0] if self.instructions else None
 
     @property
     def finished(self) -> bool:
@@ -72,6 +81,7 @@ def advance(checkin: CheckIn, now: datetime) -> QuestionnaireItem | None:
     """Move to the next item; complete the check-in after the last one."""
     checkin.current_index += 1
     checkin.reask_count = 0
+    checkin.asked_at = now
     nxt = current_item(checkin)
     if nxt is None:
         checkin.status = CheckInStatus.COMPLETED
@@ -82,125 +92,108 @@ def advance(checkin: CheckIn, now: datetime) -> QuestionnaireItem | None:
     return nxt
 
 
-def _previous_grade(checkin: CheckIn, item_code: str) -> int | None:
-    """The grade of the same item at the patient's previous check-in (for "worse by one grade")."""
-    return db.session.scalar(
-        select(Answer.grade).join(CheckIn, CheckIn.id == Answer.checkin_id).where(
+def _previous_grades(checkin: CheckIn, codes: list[str]) -> dict[str, int]:
+    """The grade of each item at the patient's previous check-in (for "worse by one grade")."""
+    rows = db.session.execute(
+        select(Answer.item_code, Answer.grade).join(CheckIn, CheckIn.id == Answer.checkin_id).where(
             CheckIn.patient_id == checkin.patient_id, CheckIn.id != checkin.id,
-            CheckIn.scheduled_at < checkin.scheduled_at, Answer.item_code == item_code,
+            CheckIn.scheduled_at < checkin.scheduled_at, Answer.item_code.in_(codes),
             Answer.grade.is_not(None),
-        ).order_by(CheckIn.scheduled_at.desc()).limit(1)
-    )
+        ).order_by(CheckIn.scheduled_at.desc())).all()
+    grades: dict[str, int] = {}
+    for code, grade in rows:
+        grades.setdefault(code, grade)  # the newest first
+    return grades
 
 
-def grade(checkin: CheckIn, item: QuestionnaireItem, value: Any, now: datetime) -> grading.Outcome:
-    """Grade one answer with the most specific current rule for the patient's drugs and site."""
+def _max_doses(checkin: CheckIn, frequency: int) -> float:
+    """Doses a patient can have missed in the period asked about: its days times doses a day."""
+    days = max(1, round((checkin.closes_at - checkin.scheduled_at).total_seconds() / 86400))
+    return days * max(1, frequency)
+
+
+def _questions(checkin: CheckIn, index: int, now: datetime) -> tuple[list[QuestionnaireItem], list[Question],
+                                                                     triage.Context]:
+    """The pending item and the ones after it, as triage reads them, and the answer's context."""
+    codes = list((checkin.item_codes or [])[index:])
+    found = items_by_code(codes)
+    items = [found[c] for c in codes if c in found]
     treatment = current_treatment(checkin.patient_id, now.date())
-    return grading.evaluate_answer(item_code=item.code, value=value, drug_inns=treatment.inns,
-                                   site_id=checkin.patient.site_id, previous_grade=_previous_grade(checkin, item.code))
+    bounds = {"doses_missed": _max_doses(checkin, treatment.max_frequency)}
+    questions = [Question.of(item, max_value=bounds.get(item.code)) for item in items]
+    ctx = triage.Context(patient_id=checkin.patient_id, site_id=checkin.patient.site_id, drug_inns=treatment.inns,
+                         checkin_id=checkin.id, previous_grades=_previous_grades(checkin, codes))
+    return items, questions, ctx
 
 
-def _reason(item: QuestionnaireItem, outcome: grading.Outcome) -> str:
-    """A clinical reason code: the band's own ("fever"), or item + grade ("diarrhoea_grade_2")."""
-    generic = outcome.reason.startswith("grade") or outcome.reason in ("worsened", "band")
-    return (f"{item.code}_{outcome.reason}" if generic else outcome.reason)[:60]
-
-
-def _red_flag(checkin: CheckIn, item: QuestionnaireItem, answer: Answer, outcome: grading.Outcome) -> None:
-    by_rule = outcome.severity == "red"
-    triage.raise_alert(
-        patient_id=checkin.patient_id, severity="red", source="checkin",
-        reason_code=_reason(item, outcome) if by_rule else f"red_flag_{item.code}"[:60],
-        summary=f"Red flag at check-in: {item.code} = {_shown(answer.value)}",
-        detail={"item": item.code, "value": answer.value, "raw_text": answer.raw_text, "grade": outcome.grade,
-                "rule": f"grading rule v{outcome.rule_version}" if by_rule else item.red_flag},
-        checkin_id=checkin.id, rule_id=outcome.rule_id if by_rule else None,
-    )
-
-
-def _graded(checkin: CheckIn, item: QuestionnaireItem, answer: Answer, outcome: grading.Outcome) -> None:
-    """Orange or yellow from the grading rule (red is handled at once by ``_red_flag``)."""
-    if outcome.severity not in ("orange", "yellow"):
-        return
-    triage.raise_alert(
-        patient_id=checkin.patient_id, severity=outcome.severity, source="checkin",
-        reason_code=_reason(item, outcome),
-        summary=f"Check-in: {item.code} = {_shown(answer.value)}"
-                + (f" (grade {outcome.grade})" if outcome.grade is not None else "")
-                + (" worse than last time" if outcome.worsened else ""),
-        detail={"item": item.code, "value": answer.value, "raw_text": answer.raw_text, "grade": outcome.grade,
-                "worsened": outcome.worsened, "rule": f"grading rule v{outcome.rule_version}",
-                "instruction": outcome.instruction},
-        checkin_id=checkin.id, rule_id=outcome.rule_id,
-    )
-
-
-def _finding(checkin: CheckIn, item: QuestionnaireItem, answer: Answer, graded: bool) -> None:
-    """Questionnaire findings: a nurse task, and an alert only when no grading rule reported it."""
-    finding = item.finding or {}
-    if not matches(finding.get("rule"), answer.value):
-        return
-    reason = finding.get("reason_code") or f"finding_{item.code}"
-    if finding.get("task"):
-        triage.create_task(patient_id=checkin.patient_id, kind=finding["task"], reason_code=reason,
-                           checkin_id=checkin.id)
-    if finding.get("severity") and not graded:
-        triage.raise_alert(
-            patient_id=checkin.patient_id, severity=finding["severity"], source="checkin", reason_code=reason,
-            summary=f"Check-in finding: {item.code} = {_shown(answer.value)}",
-            detail={"item": item.code, "value": answer.value, "raw_text": answer.raw_text,
-                    "rule": finding.get("rule")},
-            checkin_id=checkin.id,
-        )
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, dict):
-        return "/".join(str(v) for v in value.values())
-    return str(value)
+def _record(checkin: CheckIn, item: QuestionnaireItem, judged: triage.Judged | None, raw: str, source: str,
+            now: datetime) -> Answer:
+    with db.session.no_autoflush:
+        answer = _answer_row(checkin, item.code, source, now)
+    _keep_text(answer, raw)
+    answer.answered_at, answer.source = now, source
+    if judged is not None:
+        answer.value, answer.parsed, answer.grade, answer.red_flag = judged.value, True, judged.grade, judged.red_flag
+    elif not answer.parsed:
+        answer.value, answer.parsed = None, False
+    db.session.flush()
+    _recorded(checkin, answer)
+    return answer
 
 
 def take_answer(checkin: CheckIn, raw: str, *, source: str, parsed: tuple[Any, bool] | None = None,
-                now: datetime | None = None) -> Step | None:
-    """Record ``raw`` as the answer to the current item (``parsed`` given by the keypad reader,
-    else the text is parsed). Unclear once: re-ask; unclear twice: kept unparsed, next item."""
+                now: datetime | None = None, several: bool = True) -> Step | None:
+    """Take ``raw`` as the answer to the current item (``parsed``: the value the keypad gave).
+
+    Triage reads and judges it; several answers in one text answer the next questions too. Not
+    understood once: ask again; twice: kept unread, a nurse is asked to call, next item. A text
+    that raised an emergency without answering is asked again without counting a re-ask.
+    ``several``: the text may answer the next questions too (not for a form's field)."""
     now = now or utcnow()
     item = current_item(checkin)
     if item is None:
         return None
-    value, ok = parsed if parsed is not None else parse(item.answer_type, raw, choices=item.choices)
-    with db.session.no_autoflush:  # read first, then write the answer once, grade included
-        answer = _answer_row(checkin, item.code, source, now)
-        graded = grade(checkin, item, value, now) if ok else None
+    items, questions, ctx = _questions(checkin, checkin.current_index, now)
+    result = triage.assess_answer(questions if several else questions[:1], raw or "", ctx,
+                                  final_attempt=checkin.reask_count >= 1, keyed=parsed)
     _touch(checkin, now)
-    _keep_text(answer, raw)
-    answer.answered_at, answer.source = now, source
-    instruction = None
-    if ok:
-        answer.value, answer.parsed = value, True
-        answer.grade = graded.grade
-        # The questionnaire's red flags are a floor that no grading rule can lower.
-        answer.red_flag = matches(item.red_flag, value) or graded.severity == "red"
-        db.session.flush()
-        if answer.red_flag:
-            _red_flag(checkin, item, answer, graded)
+    step = Step(OK, item, red_flag=result.red, safety=result.safety_reply, instructions=result.instructions)
+    if result.outcome == ANSWERED:
+        for judged in result.answers:
+            current = current_item(checkin)
+            _record(checkin, current, judged, raw, source, now)
+            step.answered.append(current.code)
+            step.next_item = advance(checkin, now)
+        return step
+    if result.outcome == ASK_AGAIN:
+        _record(checkin, item, None, raw, source, now)
+        if result.emergency_alert:
+            step.repeat = True  # the safety reply first, then the same question again
         else:
-            _graded(checkin, item, answer, graded)
-        _finding(checkin, item, answer, graded=graded.severity is not None)
-        instruction = graded.instruction
-        outcome = OK
-    elif checkin.reask_count == 0:
-        checkin.reask_count = 1
-        answer.value, answer.parsed = None, False
-        db.session.flush()
-        _recorded(checkin, answer)
-        return Step(REASK, item)
-    else:
-        answer.value, answer.parsed = None, False
-        outcome = UNPARSED
-    db.session.flush()
-    _recorded(checkin, answer)
-    return Step(outcome, item, red_flag=answer.red_flag, next_item=advance(checkin, now), instruction=instruction)
+            checkin.reask_count = 1
+        step.outcome = REASK
+        return step
+    assert result.outcome == UNREADABLE
+    _record(checkin, item, None, raw, source, now)
+    step.outcome = UNPARSED
+    step.next_item = advance(checkin, now)
+    return step
+
+
+def take_late_answer(checkin: CheckIn, index: int, raw: str, *, source: str, now: datetime | None = None) -> Step:
+    """A text that answers an earlier question of the check-in (it arrived before the current
+    question was asked, or names an earlier one: "Q2 oui"): kept on that question, judged, never
+    stored as the answer to another one. The conversation stays where it is."""
+    now = now or utcnow()
+    items, questions, ctx = _questions(checkin, index, now)
+    item = items[0]
+    result = triage.assess_answer(questions[:1], raw or "", ctx, final_attempt=True)
+    checkin.last_activity_at = now
+    judged = result.answers[0] if result.outcome == ANSWERED else None
+    answer = _record(checkin, item, judged, raw, source, now)
+    audit.record("checkin_late_answer", patient_id=checkin.patient_id, obj=answer, detail={"item": item.code})
+    return Step(OK if judged is not None else UNPARSED, item, red_flag=result.red, safety=result.safety_reply,
+                instructions=result.instructions, answered=[item.code] if judged is not None else [])
 
 
 def skip_item(checkin: CheckIn, *, source: str, now: datetime | None = None) -> Step | None:

@@ -17,6 +17,7 @@ class AnswerType(StrEnum):
     TEMPERATURE = "temperature"
     BLOOD_PRESSURE = "blood_pressure"
     CHOICE = "choice"
+    STOOLS = "stools"  # stools a day above usual (PRO-CTCAE anchor of diarrhoea)
 
 
 class Phase(StrEnum):
@@ -52,6 +53,8 @@ class QuestionnaireItem(TimestampMixin, db.Model):
 
     ``drugs``: list of INNs the item is for, or null for every drug. ``symptom``: asked only
     when the drug monitors that symptom (``Drug.monitored_symptoms``), or null for always.
+    ``universal``: a red-flag question asked of every patient at every check-in, whatever the
+    drug, the phase or the channel (CLINICAL.md): never dropped by the drug or the phase.
     ``red_flag``: rule (see ``parsing.matches``) that makes an answer a red alert at once.
     ``finding``: a non-red rule with its severity and reason code, e.g. a dose taken during
     the break week -> orange.
@@ -74,10 +77,11 @@ class QuestionnaireItem(TimestampMixin, db.Model):
     red_flag = db.Column(db.JSON)
     finding = db.Column(db.JSON)
     active = db.Column(db.Boolean, nullable=False, default=True)
+    universal = db.Column(db.Boolean, nullable=False, default=False, server_default=db.false())
 
     __table_args__ = (
         db.CheckConstraint(
-            "answer_type IN ('yes_no', 'scale_0_3', 'count', 'temperature', 'blood_pressure', 'choice')",
+            "answer_type IN ('yes_no', 'scale_0_3', 'count', 'temperature', 'blood_pressure', 'choice', 'stools')",
             name="answer_type",
         ),
         db.CheckConstraint("phase IN ('any', 'on', 'off')", name="phase"),
@@ -116,6 +120,9 @@ class CheckIn(TimestampMixin, db.Model):
     completed_at = db.Column(UTCDateTime())
     closed_at = db.Column(UTCDateTime())
     last_activity_at = db.Column(UTCDateTime())  # start, or the patient's last answer
+    # When the current question was put to the patient: a text that arrived before it answers an
+    # earlier question (a late answer), never this one.
+    asked_at = db.Column(UTCDateTime())
     reminder_sent_at = db.Column(UTCDateTime())
     call_task_created_at = db.Column(UTCDateTime())
     no_response_alert_at = db.Column(UTCDateTime())

@@ -14,10 +14,10 @@ from app.core.errors import ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
 from app.pathways.models import Enrolment
+from app.triage.parsing import parse
 
 from .engine import skip_item, take_answer
 from .models import OPEN_STATUSES, AnswerSource, CheckIn, CheckInStatus, QuestionnaireItem
-from .parsing import parse
 from .planning import period_key, zone
 from .questionnaire import active_items, current_treatment, items_by_code, select_items
 
@@ -82,14 +82,13 @@ def record_nurse_call(patient: Patient, answers: dict[str, str], *, actor: Profe
     red_flags, instructions = [], []
     while checkin.current_code is not None:
         raw = (answers.get(checkin.current_code) or "").strip()
-        step = take_answer(checkin, raw, source=AnswerSource.NURSE_CALL, now=now) if raw else \
+        step = take_answer(checkin, raw, source=AnswerSource.NURSE_CALL, now=now, several=False) if raw else \
             skip_item(checkin, source=AnswerSource.NURSE_CALL, now=now)
         if step is None:
             break
         if step.red_flag:
             red_flags.append(step.item.code)
-        if step.instruction:
-            instructions.append(step.instruction)
+        instructions += step.instructions
     if checkin.status != CheckInStatus.COMPLETED:
         checkin.status, checkin.completed_at, checkin.closed_at = CheckInStatus.COMPLETED, now, now
     audit.record("nurse_call", patient_id=patient.id, obj=checkin,

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from app.care.models import Channel, Patient
@@ -20,8 +20,10 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.notifications.outbox import enqueue_call, enqueue_sms
 from app.pathways.models import Enrolment
+from app.triage import services as triage
 
 from . import templates as t
+from .closing import cancel, cannot_ask, close_checkin
 from .models import OPEN_STATUSES, CheckIn, CheckInStatus, Phase
 from .planning import eligible_patients, zone
 from .questionnaire import active_items, current_treatment, items_by_code, select_items
@@ -40,14 +42,33 @@ def _eligible(patient_id: int) -> bool:
     ) is not None
 
 
-def phone_busy(patient: Patient, checkin_id: int) -> bool:
-    """Another check-in already talks with this phone number (one conversation per number)."""
+def phone_busy(patient: Patient, checkin_id: int) -> CheckIn | None:
+    """Another check-in already talking with this phone number (one conversation per number)."""
     return db.session.scalar(
-        select(CheckIn.id).join(Patient, Patient.id == CheckIn.patient_id)
+        select(CheckIn).join(Patient, Patient.id == CheckIn.patient_id)
         .where(Patient.phone == patient.phone, CheckIn.id != checkin_id,
                CheckIn.status.in_(OPEN_STATUSES))
-        .limit(1)
-    ) is not None
+        .order_by(CheckIn.started_at).limit(1)
+    )
+
+
+def sharers(patient: Patient) -> int:
+    """How many patients have this phone number (two: a couple, a parent and a carer's phone)."""
+    return db.session.scalar(select(func.count()).select_from(Patient).where(Patient.phone == patient.phone)) or 0
+
+
+def _yield_shared_phone(other: CheckIn, now: datetime) -> bool:
+    """On a shared phone, the conversation in progress gives way when it has been silent for
+    ``CHECKIN_SHARED_PHONE_YIELD_HOURS``: it is closed as a missed or partial check-in with a call
+    task for the nurses, so the next patient on that phone is asked the same week."""
+    idle = now - (other.last_activity_at or other.started_at or now)
+    if idle < timedelta(hours=current_app.config.get("CHECKIN_SHARED_PHONE_YIELD_HOURS", 24)):
+        return False
+    close_checkin(other, now)
+    triage.create_task(patient_id=other.patient_id, kind="call_patient", reason_code="checkin_unanswered",
+                       checkin_id=other.id)
+    return True
+
 
 
 def within_send_window(patient: Patient, now: datetime) -> bool:
@@ -58,11 +79,6 @@ def within_send_window(patient: Patient, now: datetime) -> bool:
     local = now.astimezone(zone(patient.timezone))
     minutes_since = ((local.hour - patient.checkin_hour) % 24) * 60 + local.minute
     return minutes_since < window * 60
-
-
-def cancel(checkin: CheckIn, reason: str, now: datetime) -> None:
-    checkin.status, checkin.cancel_reason, checkin.closed_at = CheckInStatus.CANCELLED, reason, now
-    audit.record("checkin_cancelled", patient_id=checkin.patient_id, obj=checkin, detail={"reason": reason})
 
 
 def place_call(checkin: CheckIn, patient: Patient, label: str) -> None:
@@ -83,27 +99,31 @@ def start_checkin(checkin: CheckIn, now: datetime, *, respect_window: bool = Tru
         cancel(checkin, "not_eligible", now)
         return "cancelled"
     if now >= checkin.closes_at:
-        cancel(checkin, "not_sent_in_time", now)
+        cannot_ask(checkin, "not_sent_in_time", now)
         return "cancelled"
     if respect_window and not within_send_window(patient, now):
         return "waiting"
-    if phone_busy(patient, checkin.id):
-        return "deferred"
+    other = phone_busy(patient, checkin.id)
+    if other is not None and not _yield_shared_phone(other, now):
+        return "deferred"  # asked once the other patient's questions are done
     local_day = now.astimezone(zone(patient.timezone)).date()
     treatment = current_treatment(patient.id, local_day)
     channel = patient.channel
     codes = select_items(active_items(), treatment, voice=channel == Channel.VOICE)
     if not codes:
-        cancel(checkin, "no_items", now)
+        cannot_ask(checkin, "no_items", now)
         return "cancelled"
     checkin.item_codes, checkin.phase, checkin.channel = codes, treatment.phase, channel
     checkin.current_index, checkin.reask_count = 0, 0
     checkin.status, checkin.started_at, checkin.last_activity_at = CheckInStatus.SENT, now, now
+    checkin.asked_at = now
     if channel == Channel.VOICE:
         place_call(checkin, patient, "call:1")
     else:
         first = items_by_code([codes[0]])[codes[0]]
-        body = t.first_sms(first, patient.language, off_week=treatment.phase == Phase.OFF)
+        name = patient.first_name if sharers(patient) > 1 else None
+        prefix = t.label(patient.language, number=1, total=len(codes), name=name)
+        body = t.first_sms(first, patient.language, off_week=treatment.phase == Phase.OFF, prefix=prefix)
         enqueue_sms(to=patient.phone, body=body, idempotency_key=f"{checkin_ref(checkin.id)}:first",
                     purpose="checkin", patient_id=patient.id, ref=checkin_ref(checkin.id))
     audit.record("checkin_started", patient_id=patient.id, obj=checkin, detail={"channel": channel})

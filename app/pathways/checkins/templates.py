@@ -2,7 +2,10 @@
 
 Rules for every text here (checked by tests/test_checkin_texts.py): at most 2 SMS segments once
 filled in, no drug name, no diagnosis, nothing that tells a stranger reading the phone what the
-follow-up is about. Placeholders: ``{hospital_phone}``, ``{question}``, ``{example}``.
+follow-up is about; the first text of a check-in and every re-ask say what to do in an emergency
+(15; 112 from abroad). Each question names itself ("Q3/8") so that an answer lands on the
+question it answers, and on a phone shared by two patients each text names whom it is for
+(first name only). Placeholders: ``{hospital_phone}``, ``{question}``, ``{example}``, ``{name}``.
 Characters outside GSM-7 (ê â î ô û ç) are avoided where a synonym exists: they halve a segment.
 """
 from __future__ import annotations
@@ -21,23 +24,23 @@ MAX_SEGMENTS = 2
 TEMPLATES: dict[str, dict[str, str]] = {
     # -- SMS --------------------------------------------------------------------------------
     "intro": {
-        "fr": "Bonjour, voici vos questions de suivi. Merci de répondre à chacune par SMS.",
-        "en": "Hello, here are your follow-up questions. Please answer each one by text.",
+        "fr": "Bonjour, voici vos questions de suivi, à répondre par SMS. Urgence : appelez le 15.",
+        "en": "Hello, here are your follow-up questions, to answer by text. Emergency: call 15.",
     },
     "intro_off": {  # the cycle's break days (or an interruption): no dose is expected
-        "fr": "Bonjour, voici vos questions de suivi pendant votre période de pause. "
-              "Merci de répondre à chacune par SMS.",
-        "en": "Hello, here are your follow-up questions for your break period. "
-              "Please answer each one by text.",
+        "fr": "Bonjour, voici vos questions de suivi (période de pause). Urgence : appelez le 15.",
+        "en": "Hello, here are your follow-up questions (break period). Emergency: call 15.",
     },
+    "intro_short": {"fr": "Urgence : appelez le 15.", "en": "Emergency: call 15."},
     "reask": {
-        "fr": "Je n'ai pas compris votre réponse. {question} Exemple de réponse : {example}",
-        "en": "Sorry, I did not understand your answer. {question} Example answer: {example}",
+        "fr": "Je n'ai pas compris votre réponse. {question} Exemple : {example}. Urgence : 15.",
+        "en": "Sorry, I did not understand your answer. {question} Example: {example}. Emergency: 15.",
     },
     "reask_short": {
-        "fr": "Je n'ai pas compris votre réponse. Exemple de réponse : {example}",
-        "en": "Sorry, I did not understand your answer. Example answer: {example}",
+        "fr": "Je n'ai pas compris votre réponse. Exemple : {example}. Urgence : 15.",
+        "en": "Sorry, I did not understand your answer. Example: {example}. Emergency: 15.",
     },
+    "for_name": {"fr": "Pour {name} :", "en": "For {name}:"},
     "thanks": {
         "fr": "Merci, vos réponses sont transmises à votre équipe soignante. "
               "En cas de besoin : {hospital_phone}, ou le 15 en cas d'urgence.",
@@ -45,10 +48,22 @@ TEMPLATES: dict[str, dict[str, str]] = {
               "If you need help: {hospital_phone}, or 15 in an emergency.",
     },
     "safety": {
-        "fr": "Votre réponse demande un avis rapide. Appelez maintenant votre équipe soignante au "
-              "{hospital_phone}, ou le 15 en cas d'urgence.",
-        "en": "Your answer needs quick advice. Call your care team now on {hospital_phone}, "
-              "or 15 in an emergency.",
+        "fr": "Votre message demande un avis rapide. Appelez maintenant votre équipe soignante au "
+              "{hospital_phone}, ou le 15 en cas d'urgence (112 depuis l'étranger).",
+        "en": "Your message needs quick advice. Call your care team now on {hospital_phone}, "
+              "or 15 in an emergency (112 from abroad).",
+    },
+    "safety_self_harm": {  # the scan read self-harm: the national suicide prevention line first
+        "fr": "Appelez maintenant le 3114 (écoute 24h/24, gratuit) ou le 15 en cas d'urgence "
+              "(112 depuis l'étranger). Votre équipe soignante : {hospital_phone}.",
+        "en": "Please call 3114 now (listening line, 24/7, free) or 15 in an emergency "
+              "(112 from abroad). Your care team: {hospital_phone}.",
+    },
+    "safety_generic": {  # the webhook could not look the number up (database down): no care team line
+        "fr": "Si c'est une urgence, appelez le 15 maintenant (112 depuis l'étranger). "
+              "If this is an emergency, call 15 now (112 from abroad).",
+        "en": "Si c'est une urgence, appelez le 15 maintenant (112 depuis l'étranger). "
+              "If this is an emergency, call 15 now (112 from abroad).",
     },
     "pause_until_call": {  # grading rule instruction (e.g. grade 2 of a symptom the label says to stop for)
         "fr": "Par prudence, ne prenez plus votre traitement tant que l'infirmière ne vous a pas appelé(e). "
@@ -102,17 +117,24 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Answer with your latest reading (e.g. 135/85), or NO if you have not taken it.",
     },
     "sms_hint_choice": {"fr": "Répondez par le chiffre.", "en": "Answer with the number."},
+    "sms_hint_stools": {"fr": "Répondez par un nombre (0 si pas de diarrhée).",
+                        "en": "Answer with a number (0 if no diarrhoea)."},
     # -- voice (spoken; keypad answers) -----------------------------------------------------
     "voice_intro": {
-        "fr": "Bonjour, ici le suivi de votre équipe soignante. Répondez avec les touches de votre téléphone.",
-        "en": "Hello, this is the follow-up call from your care team. Answer with your phone keypad.",
+        "fr": "Bonjour, ici le suivi de votre équipe soignante. Répondez avec les touches de votre téléphone. "
+              "En cas d'urgence, raccrochez et appelez le 15.",
+        "en": "Hello, this is the follow-up call from your care team. Answer with your phone keypad. "
+              "In an emergency, hang up and call 15.",
     },
+    "voice_for_name": {"fr": "Cet appel est pour {name}.", "en": "This call is for {name}."},
     "voice_hint_yes_no": {"fr": "Tapez 1 pour oui, 2 pour non.", "en": "Press 1 for yes, 2 for no."},
     "voice_hint_scale_0_3": {
         "fr": "Tapez 0 pour non, 1 pour un peu, 2 pour moyennement, 3 pour beaucoup.",
         "en": "Press 0 for no, 1 for a little, 2 for moderately, 3 for a lot.",
     },
     "voice_hint_count": {"fr": "Tapez le nombre, puis dièse.", "en": "Key in the number, then hash."},
+    "voice_hint_stools": {"fr": "Tapez le nombre de selles en plus par jour, puis dièse. Tapez 0 si aucune.",
+                          "en": "Key in how many more stools a day, then hash. Press 0 if none."},
     "voice_hint_temperature": {
         "fr": "Tapez votre température en 3 chiffres, par exemple 3 7 5 pour 37,5. "
               "Tapez 0 si vous n'avez pas de fièvre.",
@@ -128,6 +150,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
               "{hospital_phone}, ou le 15 en cas d'urgence.",
         "en": "Your answer needs quick advice. After this call, call your care team on "
               "{hospital_phone}, or 15 in an emergency.",
+    },
+    "voice_pause_until_call": {  # the grading rule's instruction, spoken
+        "fr": "Par prudence, ne prenez plus votre traitement tant que l'infirmière ne vous a pas appelé. "
+              "Si cela s'aggrave, appelez le {hospital_phone}, ou le 15.",
+        "en": "To be safe, do not take your treatment until the nurse has called you. "
+              "If it gets worse, call {hospital_phone}, or 15.",
     },
     "voice_bp_by_sms": {
         "fr": "Pour votre tension, merci d'envoyer votre dernière mesure par SMS à ce numéro, "
@@ -151,8 +179,10 @@ TEMPLATES: dict[str, dict[str, str]] = {
 }
 
 #: The SMS templates, filled with the longest realistic values, are checked by the tests.
-SMS_KEYS = ("intro", "intro_off", "reask_short", "thanks", "safety", "reminder_short", "stop", "start",
-            "help", "received", "pause_until_call")
+SMS_KEYS = ("intro", "intro_off", "intro_short", "reask_short", "thanks", "safety", "safety_self_harm", "safety_generic",
+            "reminder_short", "stop", "start", "help", "received", "pause_until_call")
+#: Instructions of the grading rules, and what each is called on a call.
+VOICE_INSTRUCTIONS = {"pause_until_call": "voice_pause_until_call"}
 UNKNOWN_NUMBER_REPLY = (
     "Ce numéro ne peut pas traiter votre message. This number cannot process your message."
 )
@@ -187,27 +217,50 @@ def fit(*candidates: str) -> str:
     return last
 
 
-def question_sms(item: QuestionnaireItem, language: str | None) -> str:
+def label(language: str | None, *, number: int | None = None, total: int | None = None,
+          name: str | None = None) -> str:
+    """What a question text starts with: whom it is for on a shared phone, and "Q3/8"."""
+    parts = []
+    if name:
+        parts.append(render("for_name", language, name=name))
+    if number is not None and total:
+        parts.append(f"Q{number}/{total}")
+    return " ".join(parts)
+
+
+def _hint_key(item: QuestionnaireItem) -> str:
+    """The hint of the item's answer type; a scale whose question lists its own anchors just asks for the digit."""
+    if item.answer_type == "scale_0_3" and item.choices:
+        return "sms_hint_choice"
+    return "sms_hint_" + item.answer_type
+
+
+def question_sms(item: QuestionnaireItem, language: str | None, prefix: str = "") -> str:
     text = item.text(lang_of(language))
-    return fit(f"{text} {render('sms_hint_' + item.answer_type, language)}", text)
+    head = f"{prefix} " if prefix else ""
+    return fit(f"{head}{text} {render(_hint_key(item), language)}", f"{head}{text}", text)
 
 
-def first_sms(item: QuestionnaireItem, language: str | None, *, off_week: bool) -> str:
+def first_sms(item: QuestionnaireItem, language: str | None, *, off_week: bool, prefix: str = "") -> str:
     intro = render("intro_off" if off_week else "intro", language)
-    question = question_sms(item, language)
-    return fit(f"{intro}\n{question}", question)
+    question = question_sms(item, language, prefix)
+    text = item.text(lang_of(language))
+    head = f"{prefix} " if prefix else ""
+    # Every candidate keeps what to do in an emergency: the first text must say it.
+    return fit(f"{intro}\n{question}", f"{render('intro', language)}\n{question}",
+               f"{render('intro_short', language)}\n{question}", f"{render('intro_short', language)}\n{head}{text}")
 
 
-def reask_sms(item: QuestionnaireItem, language: str | None) -> str:
+def reask_sms(item: QuestionnaireItem, language: str | None, prefix: str = "") -> str:
     example = item.example(lang_of(language))
-    return fit(render("reask", language, question=question_sms(item, language), example=example),
+    return fit(render("reask", language, question=question_sms(item, language, prefix), example=example),
                render("reask_short", language, example=example))
 
 
-def reminder_sms(item: QuestionnaireItem | None, language: str | None) -> str:
+def reminder_sms(item: QuestionnaireItem | None, language: str | None, prefix: str = "") -> str:
     if item is None:
         return render("reminder_short", language)
-    return fit(render("reminder", language, question=question_sms(item, language)),
+    return fit(render("reminder", language, question=question_sms(item, language, prefix)),
                render("reminder_short", language))
 
 
@@ -215,6 +268,6 @@ def voice_prompt(item: QuestionnaireItem, language: str | None) -> str:
     """What the call says for an item; blood pressure is not keyed in but asked for by SMS."""
     if item.answer_type == "blood_pressure":
         return render("voice_bp_by_sms", language)
-    key = "voice_hint_" + item.answer_type
+    key = "voice_hint_choice" if item.answer_type == "scale_0_3" and item.choices else "voice_hint_" + item.answer_type
     hint = render(key, language) if key in TEMPLATES else ""
     return f"{item.text(lang_of(language))} {hint}".strip()

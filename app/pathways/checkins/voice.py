@@ -22,7 +22,7 @@ from app.notifications.signals import message_status_changed
 from app.notifications.webhooks import require_twilio_signature
 
 from . import templates as t
-from .engine import OK, REASK, UNPARSED, current_item, skip_item, take_answer
+from .engine import REASK, UNPARSED, current_item, skip_item, take_answer
 from .models import (
     LATE_STATUSES,
     OPEN_STATUSES,
@@ -31,14 +31,15 @@ from .models import (
     CheckIn,
     QuestionnaireItem,
 )
-from .parsing import TEMPERATURE_RANGE
-from .start import checkin_ref, schedule_call_retry
+from app.triage.parsing import TEMPERATURE_RANGE
+
+from .start import checkin_ref, schedule_call_retry, sharers
 
 bp = Blueprint("checkin_voice", __name__, url_prefix="/webhooks/twilio/voice")
 csrf.exempt(bp)
 
 LANGUAGES = {"fr": "fr-FR", "en": "en-GB"}
-DIGITS = {AnswerType.COUNT: 2, AnswerType.TEMPERATURE: 3}  # others: one key
+DIGITS = {AnswerType.COUNT: 2, AnswerType.STOOLS: 2, AnswerType.TEMPERATURE: 3}  # others: one key
 UNANSWERED_CALL = frozenset({"no-answer", "busy", "failed", "canceled"})
 
 
@@ -60,11 +61,11 @@ def parse_keypad(item: QuestionnaireItem, digits: str) -> tuple[object, bool]:
     if not digits.isdigit() or not digits.isascii():
         return None, False
     kind = item.answer_type
-    if kind == AnswerType.YES_NO and digits in ("1", "2"):
+    if kind == AnswerType.YES_NO and digits in ("1", "2", "0"):  # 0 for "no" too, as in a text
         return digits == "1", True
     if kind == AnswerType.SCALE_0_3 and digits in ("0", "1", "2", "3"):
         return int(digits), True
-    if kind == AnswerType.COUNT and len(digits) <= 2:
+    if kind in (AnswerType.COUNT, AnswerType.STOOLS) and len(digits) <= 2:
         return int(digits), True
     if kind == AnswerType.CHOICE and digits in (item.choices or {}):
         return int(digits), True
@@ -157,6 +158,9 @@ def start(checkin_id: int, token: str):
     else:
         call.checkin.call_answered_at, call.checkin.reask_count = None, 0
         call.say("voice_intro")
+        if sharers(call.patient) > 1:
+            call.say("voice_for_name", name=call.patient.first_name)
+        call.checkin.asked_at = utcnow()
         call.ask(current_item(call.checkin))
     return call.done()
 
@@ -178,13 +182,17 @@ def answer(checkin_id: int, token: str, index: int):
     digits = request.form.get("Digits", "")[:10]
     step = take_answer(checkin, digits, source=AnswerSource.VOICE,
                        parsed=parse_keypad(current_item(checkin), digits), now=now)
+    line = t.spoken_phone(call.patient.site.hospital_phone)
     if step.outcome == REASK:
         call.say("voice_unclear")
         call.ask(step.item)
         return call.done()
-    if step.outcome == OK and step.red_flag:
-        call.say("voice_safety", hospital_phone=t.spoken_phone(call.patient.site.hospital_phone))
-    elif step.outcome == UNPARSED:
+    if step.red_flag:
+        call.say("voice_safety", hospital_phone=line)  # the page left with this answer's transaction
+    for key in step.instructions:  # e.g. "pause the drug until the nurse calls"
+        if key in t.VOICE_INSTRUCTIONS:
+            call.say(t.VOICE_INSTRUCTIONS[key], hospital_phone=line)
+    if step.outcome == UNPARSED:
         call.say("voice_skipped")
     call.ask(step.next_item)
     return call.done()
