@@ -79,6 +79,15 @@ def _clean_patient_fields(data: dict[str, Any], *, site_id: int, patient: Patien
         )
         if clash is not None and (patient is None or clash != patient.id):
             errors["mrn"] = _("This MRN is already used at this site.")
+    if clean.get("phone") and "phone" not in errors and (patient is None or clean["phone"] != patient.phone) \
+            and not data.get("shared_phone_confirmed"):
+        sharer = db.session.scalar(select(Patient.id).where(
+            Patient.phone == clean["phone"], Patient.id != (patient.id if patient is not None else -1)).limit(1))
+        if sharer is not None:  # the other patient may be at another site: not named
+            errors["phone"] = _("This number is already the phone of another patient followed on the platform. "
+                                "If the phone is shared (a couple, a relative), tick the box below to confirm: "
+                                "each patient is then asked in turn, and each text gives the first name of "
+                                "the patient it is for.")
     if clean.get("ins") and "ins" not in errors:
         clash = db.session.scalar(select(Patient.id).where(Patient.ins == clean["ins"]))
         if clash is not None and (patient is None or clash != patient.id):

@@ -8,6 +8,8 @@ stored, never shown to the patient.
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -21,6 +23,9 @@ from .models import MessageChannel, OutboxEntry, OutboxState
 from .segments import count_segments
 
 MAX_SEGMENTS = 2
+# Rows written by this thread since it started counting (``counting_writes``): a job that wrote
+# any (a page, a reply) brings the dispatcher forward rather than wait for its next tick.
+_writes = threading.local()
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
@@ -51,7 +56,24 @@ def _add_once(entry: OutboxEntry) -> OutboxEntry:
         if existing is None:
             raise
         return existing
+    _count_writes(1)
     return entry
+
+
+def _count_writes(n: int) -> None:
+    if getattr(_writes, "count", None) is not None:
+        _writes.count += n
+
+
+@contextmanager
+def counting_writes():
+    """Count the outbox rows this thread writes inside the block: ``with counting_writes() as n: ...; n()``."""
+    previous = getattr(_writes, "count", None)
+    _writes.count = 0
+    try:
+        yield lambda: _writes.count
+    finally:
+        _writes.count = previous
 
 
 def check_sms(to: str, body: str, idempotency_key: str) -> None:
@@ -97,7 +119,9 @@ def enqueue_sms_rows(rows: list[dict]) -> int:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = OutboxEntry.__table__
     stmt = insert(table).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(table.c.id)
-    return len(db.session.execute(stmt).all())
+    written = len(db.session.execute(stmt).all())
+    _count_writes(written)
+    return written
 
 
 def enqueue_call(*, to: str, idempotency_key: str, purpose: str, twiml_path: str,

@@ -28,15 +28,18 @@ def process_inbound(*, batch_size: int = 50, time_budget_s: float | None = None)
     """Read the queued inbound SMS (answers, keywords, acknowledgements) in arrival order.
 
     Idempotent: a message is read once; a run cut short leaves the rest for the next. When
-    replies were queued and this process runs the scheduler, the dispatcher is asked to run
-    now rather than at its next tick (a safety reply should not wait 5 s).
+    it wrote anything to the outbox (replies, pages) and this process runs the scheduler, the
+    dispatcher is asked to run now rather than at its next tick (a page should not wait 5 s).
     """
     from app.jobs.scheduler import run_soon
 
     from .inbound import process_queued
+    from .outbox import counting_writes
 
     budget = current_app.config["INBOUND_TIME_BUDGET_SECONDS"] if time_budget_s is None else time_budget_s
-    stats = process_queued(batch_size=batch_size, time_budget_s=budget)
-    if stats["replies"]:
+    with counting_writes() as written:
+        stats = process_queued(batch_size=batch_size, time_budget_s=budget)
+        stats["outbox_rows"] = written()
+    if stats["outbox_rows"]:  # replies, and pages to the on-call team (a red text answered in the webhook)
         run_soon("dispatch-outbox")
     return stats

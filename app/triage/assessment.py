@@ -38,6 +38,8 @@ from .models import Alert, AlertStatus, Severity
 from .parsing import matches, parse, parse_strict, split_answers
 
 ANSWERED, ASK_AGAIN, UNREADABLE = "answered", "ask_again", "unreadable"
+# Concerns a text may carry besides its answer, whatever the question: never lost in the answer.
+BEYOND_THE_QUESTION = frozenset({"stopped_treatment", "distress", "call_request"})
 NOT_UNDERSTOOD = "answer_not_understood"
 MAX_QUOTE = 1000
 
@@ -292,6 +294,14 @@ def assess_answer(questions: Sequence[Question], raw: str, ctx: Context, *, fina
         result.alert_ids.append(emergency_alert(scan, raw, ctx, item=questions[0].code).id)
         result.emergency_alert = True
     if values:
+        beyond = set(scan.categories(Severity.ORANGE)) & BEYOND_THE_QUESTION if scan is not None else set()
+        if questions[0].code == "wants_call":
+            beyond.discard("call_request")  # that is the answer
+        if beyond and not scan.red:
+            # "toutes, j'ai arrete le traitement": the answer is read, and what else it says too
+            result.alert_ids.append(concern_alert(raw, ctx, reason="message_concern", scan=scan,
+                                                  item=questions[0].code).id)
+            result.concern = True
         return result
     if scan is not None and scan.orange and not scan.red:
         result.alert_ids.append(concern_alert(raw, ctx, reason="message_concern", scan=scan,

@@ -48,6 +48,32 @@ def squeeze(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", word)
 
 
+_UNITS_WORDS = {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
+                "neuf": 9, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six_": 6, "seven": 7, "eight": 8,
+                "nine": 9, "zero": 0}
+_TENS_WORDS = {"trente": 30, "quarante": 40, "thirty": 30, "forty": 40, "cent": 100, "hundred": 100}
+_NUMBER_PHRASE = re.compile(
+    r"\b(trente|quarante|thirty|forty)(?:[\s-]+(?:et[\s-]+)?(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|"
+    r"one|two|three|four|five|seven|eight|nine))?\b"
+    r"(?:[\s,]+(?:virgule|point|et|and)?[\s-]*(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|zero|one|two|"
+    r"three|four|five|seven|eight|nine|demi|demie|a half|half)\b)?")
+
+
+def spell_numbers(folded: str) -> str:
+    """Numbers written in words as digits: "trente-huit cinq" -> "38.5", "thirty nine" -> "39",
+    "trente-huit et demi" -> "38.5" (body temperatures, the numbers that matter here)."""
+    def digits(match: re.Match) -> str:
+        value = _TENS_WORDS[match.group(1)] + _UNITS_WORDS.get(match.group(2) or "", 0)
+        decimal = match.group(3)
+        if decimal in ("demi", "demie", "a half", "half"):
+            return f"{value}.5"
+        if decimal:
+            return f"{value}.{_UNITS_WORDS.get(decimal, 0)}"
+        return str(value)
+
+    return _NUMBER_PHRASE.sub(digits, folded)
+
+
 # --- the lexicon ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -88,6 +114,7 @@ class Lexicon:
     spelling: dict[str, tuple[str, ...]]
     emoji: dict[str, str]
     all_slots: frozenset[Slot] = frozenset()
+    word_slots: frozenset[Slot] = frozenset()  # slots that are whole terms by themselves ("sang", "fievre")
     number_slots: frozenset[Slot] = frozenset()
     by_first_slot: dict = field(default_factory=dict, hash=False, compare=False)
 
@@ -131,7 +158,8 @@ def load_lexicon(path: Path | str = LEXICON_PATH) -> Lexicon:
     exclusions = []
     for exclusion in data.get("exclude", []):
         cats = frozenset(exclusion["categories"])
-        exclusions += [(cats, _phrase("exclude", p, {"negatable": False})) for p in exclusion["phrases"]]
+        spec = {"negatable": False, "gap": exclusion.get("gap", 0), "any_order": exclusion.get("any_order", False)}
+        exclusions += [(cats, _phrase("exclude", p, spec)) for p in exclusion["phrases"]]
     neg = data["negation"]
     every = [*phrases, *(p for _, p in exclusions)]
     all_slots = frozenset(slot for p in every for slot in p.slots)
@@ -147,6 +175,7 @@ def load_lexicon(path: Path | str = LEXICON_PATH) -> Lexicon:
         neg_blockers=frozenset(neg["blockers"]), neg_connectors=frozenset(neg["connectors"]), clause_words=frozenset(neg["clause_words"]),
         spelling={fold(k): tuple(fold(v).split()) for k, v in data["spelling"].items()},
         emoji=dict(data["emoji"]), all_slots=all_slots,
+        word_slots=frozenset(p.slots[0] for p in phrases if len(p.slots) == 1),
         number_slots=frozenset(s for s in all_slots if any(a[:1].isdigit() for a in s.exact)),
         by_first_slot={k: tuple(v) for k, v in by_first.items()},
     )
@@ -203,6 +232,7 @@ def tokenize(text: str, lex: Lexicon | None = None) -> list[Token]:
             text = text.replace(emoji, f" {word} ")
     folded = re.sub(r"n't\b", "nt", fold(text)).replace("'", " ")
     folded = re.sub(r"\b([a-z])&([a-z])\b", r"\1\2", folded)  # "A&E" -> "ae"
+    folded = spell_numbers(folded)
     folded = re.sub(r"(\d+)\s*(?:point|virgule)\s*(\d)\b", r"\1.\2", folded)
     raw = _RAW.findall(folded)
     tokens: list[Token] = []
@@ -433,7 +463,8 @@ def _negated(lex: Lexicon, tokens: Sequence[Token], slots: Sequence[frozenset[Sl
         between = tokens[k + 1:start]
         if {t.word for t in between} & lex.neg_blockers:
             break
-        if any(t.word not in lex.neg_connectors and not slots[k + 1 + j] for j, t in enumerate(between)):
+        if any(t.word not in lex.neg_connectors and not (slots[k + 1 + j] & lex.word_slots)
+               for j, t in enumerate(between)):
             break  # the negation governs another word ("pas a reprendre mon souffle")
         if tok.word in lex.neg_before:
             return True

@@ -24,8 +24,11 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-YES_WORDS = frozenset({"oui", "o", "yes", "y", "ouais", "ouai", "yep", "yeah", "si", "yup", "wi", "ouii", "yess"})
-NO_WORDS = frozenset({"non", "n", "no", "nope", "nan", "nn", "nah", "noo", "nonon"})
+YES_WORDS = frozenset({"oui", "o", "yes", "y", "ouais", "ouai", "yep", "yeah", "si", "yup", "wi", "ouii", "yess",
+                       "ui", "oiu", "uoi", "ouiii", "yse", "ye", "yea", "yeh", "ya", "yah", "yas", "aye", "yees",
+                       "ok oui", "bah oui", "ben oui"})
+NO_WORDS = frozenset({"non", "n", "no", "nope", "nan", "nn", "nah", "noo", "nonon", "nop", "noon", "nom", "nn",
+                      "naan", "nonn", "niet"})
 # Words that carry no answer and may surround one ("Oui merci", "2 fois").
 FILLER = frozenset({
     "merci", "thanks", "thank", "you", "ok", "okay", "svp", "stp", "please", "bonjour", "hello", "hi",
@@ -62,6 +65,8 @@ SCALE_WORDS: dict[str, int] = {
 }
 # "oui" to a yes/no question about a red flag; doubt leans to yes there (never to no).
 YES_PHRASES = ("oui", "yes", "ouais", "yep", "yeah", "si", "yup", "un peu", "a little", "a bit", "legerement",
+               "tiny bit", "a tiny bit", "just a bit", "un tout petit peu", "a touch", "only a little", "juste un peu",
+               "un petit peu", "a wee bit", "ya", "ui",
                "slightly", "peut etre", "peutetre", "maybe", "perhaps", "possible", "possiblement", "probablement",
                "probably", "je crois", "je pense", "i think so", "sort of", "kind of", "kinda", "mouais", "bof oui",
                "parfois", "sometimes", "quelques", "a few", "de temps en temps", "once", "une fois", "deux fois",
@@ -343,7 +348,10 @@ _TIME_UNITS = ("h", "heure", "heures", "hour", "hours", "min", "minute", "minute
 
 def _numbers(text: str) -> list[tuple[str, str]]:
     """Numbers in the text with the word after each ("2 fois" -> ("2", "fois")), times and doses left out."""
-    norm = normalise(text).replace("'", " ")
+    from .emergency import spell_numbers
+
+    norm = spell_numbers(normalise(text).replace("'", " ").replace("-", " - "))
+    norm = norm.replace(" - ", "-")
     norm = re.sub(r"(\d+)\s*(?:point|virgule)\s*(\d)\b", r"\1.\2", norm)
     norm = re.sub(r"(\d)\s*-\s*(\d)", r"\1 a \2", norm)  # "1-2": a range, both numbers
     norm = re.sub(r"(^|[^\w])-\s*\d+", r"\1 ", norm)  # "-1": no count, no grade
@@ -416,10 +424,15 @@ def lenient_scale(text: str, choices: dict | None = None, *, top: int = 3) -> in
 
 
 def lenient_count(text: str, max_value: float | None = None) -> int | None:
-    """One count in a sentence ("j'en ai oublie 2", "une dizaine", "8 ou 9" -> 9, "aucune")."""
+    """One count in a sentence ("j'en ai oublie 2", "une dizaine", "8 ou 9" -> 9, "aucune"; "toutes":
+    every dose of the period, when the period is known); "une semaine", "2 jours" are no counts."""
     words = _words(text)
     values = [int(n) for n, _ in _numbers(text) if n.isdigit()]
-    values += [NUMBER_WORDS[w] for w in words if w in NUMBER_WORDS and NUMBER_WORDS[w] > 0]
+    values += [NUMBER_WORDS[w] for i, w in enumerate(words) if w in NUMBER_WORDS and NUMBER_WORDS[w] > 0
+               and (i + 1 >= len(words) or words[i + 1] not in _TIME_UNITS)]
+    if not values and max_value is not None and any(_has(words, p) for p in (
+            "toutes", "tous", "all of them", "all", "tout oublie", "everything", "aucune prise")):
+        return int(max_value)
     if not values:
         if any(_has(words, p) for p in ("aucun", "aucune", "rien", "none", "nothing", "tout pris", "all taken",
                                         "pas oublie", "rien oublie", "not missed", "not miss", "pas d oubli",

@@ -38,6 +38,7 @@ class PatientFieldsMixin:
     birth_date = DateField(_l("Birth date"), validators=[InputRequired()])
     phone = StringField(_l("Mobile phone"), validators=[DataRequired(), Length(max=30)],
                         render_kw={"inputmode": "tel", "autocomplete": "off"})
+    shared_phone_confirmed = BooleanField(_l("This phone is shared with another patient (confirmed)"))
     language = SelectField(_l("Language"), choices=LANGUAGE_CHOICES, default="fr")
     channel = SelectField(_l("Check-in channel"), choices=CHANNEL_CHOICES, default="sms")
     checkin_weekday = SelectField(_l("Check-in day"), choices=WEEKDAYS, coerce=int, default=0)

@@ -45,10 +45,24 @@ START_WORDS = frozenset({"START", "UNSTOP", "REPRENDRE"})
 HELP_WORDS = frozenset({"HELP", "AIDE", "INFO"})
 
 
+# Words that may follow STOP without changing what it asks ("STOP svp", "arrêtez les messages").
+STOP_TAIL = frozenset({"SVP", "STP", "PLEASE", "PLS", "PLZ", "MERCI", "THANKS", "THANK", "YOU", "LES", "DES", "CES",
+                       "MESSAGES", "MESSAGE", "SMS", "TEXTO", "TEXTOS", "TEXTS", "TEXT", "TEXTING", "NO", "MORE",
+                       "PLUS", "DE", "ME", "MOI", "MAINTENANT", "NOW", "ALL", "TOUT", "ENVOYER", "SENDING"})
+STOP_LEADS = frozenset({"STOP", "STOPALL", "ARRET", "ARRETER", "ARRETEZ", "STOPPEZ", "UNSUBSCRIBE", "NO", "PLUS"})
+
+
 def keyword(body: str) -> str | None:
-    """"STOP", "START" or "HELP" when the whole text is one of their keywords (any case, accents)."""
+    """"STOP", "START" or "HELP" when the whole text is one of their keywords (any case, accents);
+    STOP also with words that only repeat it ("STOP svp", "arrêtez les messages", "no more texts"),
+    never inside a sentence ("I can't stop bleeding")."""
     word = " ".join(normalise(body).strip(" .!").upper().split())
     if word in STOP_WORDS:
+        return "STOP"
+    words = normalise(body).upper().replace("'", " ").split()
+    words = [w.strip(".,!?;:") for w in words if w.strip(".,!?;:")]
+    if words and words[0] in STOP_LEADS and len(words) > 1 and all(w in STOP_TAIL for w in words[1:]) and (
+            words[0] not in ("NO", "PLUS") or any(w in ("MESSAGES", "SMS", "TEXTS", "TEXTOS") for w in words)):
         return "STOP"
     if word in START_WORDS:
         return "START"
