@@ -52,6 +52,8 @@ class BaseConfig:
     ENV_NAME = "base"
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'oncolink.db'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # PostgreSQL: seconds before giving up a connection attempt or an unacknowledged send (app/__init__.py).
+    DATABASE_CONNECT_TIMEOUT_SECONDS = _env_float("DATABASE_CONNECT_TIMEOUT_SECONDS", 5.0)
     SECRET_KEY = _env("SECRET_KEY")
     # Sessions: signed cookie, never readable by scripts, SameSite, short lived.
     SESSION_COOKIE_HTTPONLY = True

@@ -2,7 +2,9 @@
 database "down" for the processes that reach it through the proxy.
 
 ``cut()`` closes the listening socket (new connections are refused: ECONNREFUSED) and drops every
-open connection (both sides shut down); ``restore()`` listens again on the same port.
+open connection (both sides shut down); ``hang()`` drops the open connections too but accepts new
+ones and never answers on them (a database host that is gone without refusing anything: the
+client's own timeouts must act); ``restore()`` forwards again on the same port.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._accepting: threading.Thread | None = None
         self._stop = threading.Event()
+        self._hanging = False
+        self._held: list[socket.socket] = []
         self.accepted = 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -41,16 +45,30 @@ class TcpProxy:
     def cut(self) -> None:
         """Refuse new connections and drop the open ones."""
         self._stop_listening()
+        self._drop_pairs()
+
+    def _drop_pairs(self) -> None:
         with self._lock:
             pairs, self._pairs = list(self._pairs), set()
         for pair in pairs:
             _close_pair(pair)
 
+    def hang(self) -> None:
+        """Accept new connections but never answer; drop the open ones."""
+        self._hanging = True
+        self._drop_pairs()
+
     def restore(self) -> None:
+        self._hanging = False
+        with self._lock:
+            held, self._held = self._held, []
+        for sock in held:
+            _close_pair((sock, sock))
         if self._listener is None:
             self._listen()
 
     def close(self) -> None:
+        self.restore()
         self.cut()
 
     # -- internals ----------------------------------------------------------------------------
@@ -89,6 +107,10 @@ class TcpProxy:
             if stop.is_set():
                 client.close()
                 return
+            if self._hanging:
+                with self._lock:
+                    self._held.append(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:

@@ -2,7 +2,9 @@
 PostgreSQL through a TCP proxy that the test cuts for 20 s. Signed texts and status callbacks posted
 during the cut are all answered 2xx, and within 10 s of the proxy's return every one of them is in
 the database, once, in order per phone; the same when the workers that spooled them were killed
-with kill -9 during the cut (the workers gunicorn starts in their place drain the same spool).
+with kill -9 during the cut (the workers gunicorn starts in their place drain the same spool), and
+when the database does not refuse but never answers (a lost host): every text is answered within
+Twilio's 15 s.
 
 PostgreSQL only: the proxy stands between the processes and a database server.
 """
@@ -82,7 +84,7 @@ def _wait_for(predicate, timeout: float, what: str, step: float = 0.05):
 class Stack:
     """PostgreSQL behind the proxy, and ``gunicorn -w 2 wsgi:app`` (gunicorn.conf.py) in front."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **extra_env: str) -> None:
         url = make_url(DATABASE_URL)
         self.proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432).start()
         proxied = url.set(host="127.0.0.1", port=self.proxy.port).render_as_string(hide_password=False)
@@ -93,7 +95,7 @@ class Stack:
             "ONCOLINK_DATABASE_URL": proxied, "ONCOLINK_SMS_PROVIDER": "twilio",
             "ONCOLINK_TWILIO_ACCOUNT_SID": SID, "ONCOLINK_TWILIO_AUTH_TOKEN": TOKEN,
             "ONCOLINK_TWILIO_FROM_NUMBER": SENDER, "ONCOLINK_PUBLIC_BASE_URL": PUBLIC,
-            "ONCOLINK_SPOOL_PATH": str(self.spool), "PYTHONUNBUFFERED": "1",
+            "ONCOLINK_SPOOL_PATH": str(self.spool), "PYTHONUNBUFFERED": "1", **extra_env,
         })
         self.port = _free_port()
         self.log_path = tmp_path / "gunicorn.log"
@@ -124,9 +126,9 @@ class Stack:
         finally:
             conn.close()
 
-    def post(self, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+    def post(self, path: str, params: dict[str, str], timeout: float = 30) -> tuple[int, bytes]:
         signature = self.validator.compute_signature(PUBLIC + path, params)
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("POST", path, body=urllib.parse.urlencode(params),
                          headers={"Content-Type": "application/x-www-form-urlencoded",
@@ -302,3 +304,28 @@ def test_workers_killed_with_kill_9_while_their_spool_holds_items_lose_nothing(s
     _wait_for(lambda: stack.spooled() == [], 5, "the spool to be emptied")
     print(f"\nkilled {len(spooled_by)} workers holding 70 spooled items; all in the database {took:.2f} s "
           f"after the proxy came back, drained by their replacements")
+
+
+TWILIO_TIMEOUT_SECONDS = 15.0  # Twilio gives up on a webhook after this (then calls the Fallback URL)
+
+
+def test_a_database_that_never_answers_costs_one_connect_timeout_not_a_lost_text(app, db, tmp_path):
+    stack = Stack(tmp_path, ONCOLINK_DATABASE_CONNECT_TIMEOUT_SECONDS="2")
+    try:
+        sent, known = _before_the_cut(stack)
+        stack.proxy.hang()  # connections accepted, never answered: no refusal to react to
+        codes = []
+        for n in range(1, 4):
+            for phone in PHONES:
+                params = _text(phone, n)
+                codes.append(stack.post(SMS_PATH, params, timeout=TWILIO_TIMEOUT_SECONDS)[0])
+                sent[phone].append(params["MessageSid"])
+        for sid in known:
+            codes.append(stack.post(STATUS_PATH, _callback(sid, "delivered"), timeout=TWILIO_TIMEOUT_SECONDS)[0])
+        assert codes == [200] * 30 + [204] * 10
+        assert len(stack.spooled()) == 40
+        stack.proxy.restore()
+        _wait_for(lambda: _all_in(db, sent, known, []), DRAIN_LIMIT_SECONDS + 2, "everything in the database")
+        _assert_each_once_in_order(db, sent, known, [])
+    finally:
+        stack.stop()

@@ -276,6 +276,23 @@ def _free_bytes(path: Path) -> int:
 
 # -- the webhooks' side -----------------------------------------------------------------------
 
+# Set when a webhook of this process found the database failing; cleared when a drain finds it
+# answering. Meanwhile, as long as the spool holds items, requests go straight to the spool:
+# a database that hangs (host lost) costs one connection timeout per process, not one per request.
+_outage_seen: float | None = None
+
+
+def _note_outage() -> None:
+    global _outage_seen
+    if _outage_seen is None:
+        _outage_seen = time.monotonic()
+
+
+def _note_database_back() -> None:
+    global _outage_seen
+    _outage_seen = None
+
+
 def accept_or_spool_sms(*, from_number: str, to_number: str, body: str, provider_sid: str | None,
                         webhook_reply: str | None = None) -> str:
     """Store an inbound text as ``accept_sms`` does, or spool it: "stored", "duplicate" (a known
@@ -292,13 +309,16 @@ def accept_or_spool_sms(*, from_number: str, to_number: str, body: str, provider
     phone_waits, anything_waits = waiting(payload["from_number"])
     if anything_waits:
         drain_in_background(current_app._get_current_object())
-    if not phone_waits:
+    if phone_waits:
+        reason = "behind an earlier text"
+    elif anything_waits and _outage_seen is not None:
+        reason = "database down"
+    else:
         try:
             return "stored" if _store_sms(payload, received_at) else "duplicate"
         except Exception as exc:  # noqa: BLE001 - whatever failed, the text must be kept
+            _note_outage()
             reason = type(exc).__name__
-    else:
-        reason = "behind an earlier text"
     write(SMS, payload, phone=payload["from_number"], sid=payload["provider_sid"], received_at=received_at)
     log.warning("inbound SMS spooled (%s)", reason)
     drain_in_background(current_app._get_current_object())
@@ -310,14 +330,19 @@ def apply_or_spool_status(**callback: Any) -> str:
     ``SpoolUnavailable`` only when it could do neither. (Statuses only move forward, so a
     callback applied after a later one changes nothing: no order to keep here.)"""
     received_at = utcnow()
-    if waiting(None)[1]:
+    anything_waits = waiting(None)[1]
+    if anything_waits:
         drain_in_background(current_app._get_current_object())
-    try:
-        _store_status(callback)
-        return "stored"
-    except Exception as exc:  # noqa: BLE001 - whatever failed, the callback must be kept
-        _rollback()
-        reason = type(exc).__name__
+    if anything_waits and _outage_seen is not None:
+        reason = "database down"
+    else:
+        try:
+            _store_status(callback)
+            return "stored"
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the callback must be kept
+            _rollback()
+            _note_outage()
+            reason = type(exc).__name__
     write(STATUS, callback, sid=callback.get("sid"), received_at=received_at)
     log.warning("status callback spooled (%s)", reason)
     drain_in_background(current_app._get_current_object())
@@ -445,6 +470,7 @@ def _drain_held(connection: sqlite3.Connection, stats: dict[str, int], batch_siz
     if not database_answers():
         stats["database_down"] = 1
         return
+    _note_database_back()
     blocked: set[str] = set()  # phones whose older text failed this pass: their next ones wait
     after = 0
     while deadline is None or time.monotonic() < deadline:
