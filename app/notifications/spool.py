@@ -441,7 +441,7 @@ def drain(*, path: Path | None = None, batch_size: int = 50, time_budget_s: floa
     """
     path = path or spool_path()
     stats = {"sms": 0, "duplicates": 0, "statuses": 0, "retried": 0, "set_aside": 0, "left": 0,
-             "database_down": 0, "busy": 0}
+             "database_down": 0, "busy": 0, "oldest_wait_s": 0}
     connection = _connection(path, create=False)
     if connection is None:
         return stats
@@ -457,9 +457,9 @@ def drain(*, path: Path | None = None, batch_size: int = 50, time_budget_s: floa
     moved = stats["sms"] + stats["duplicates"] + stats["statuses"]
     if moved or stats["set_aside"]:
         log.info("webhook spool drained in %.1f s: %d texts (%d already stored), %d status callbacks, "
-                 "%d set aside, %d left%s", time.monotonic() - started, stats["sms"] + stats["duplicates"],
-                 stats["duplicates"], stats["statuses"], stats["set_aside"], stats["left"],
-                 " (database down)" if stats["database_down"] else "")
+                 "%d set aside, %d left%s; the oldest had waited %d s", time.monotonic() - started,
+                 stats["sms"] + stats["duplicates"], stats["duplicates"], stats["statuses"], stats["set_aside"],
+                 stats["left"], " (database down)" if stats["database_down"] else "", stats["oldest_wait_s"])
     return stats
 
 
@@ -505,6 +505,7 @@ def _drain_held(connection: sqlite3.Connection, stats: dict[str, int], batch_siz
 
 
 def _deliver(item: SpoolItem, stats: dict[str, int]) -> None:
+    stats["oldest_wait_s"] = max(stats["oldest_wait_s"], int((utcnow() - item.received_at).total_seconds()))
     if item.kind == SMS:
         stored = _store_sms(item.payload, item.received_at)
         stats["sms" if stored else "duplicates"] += 1
