@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     left = spooled(spool_path)
 
     lines = [
-        "| phase | requests | concurrency | HTTP 200 | other / errors | wall (s) | texts/s | median (ms) | p95 (ms) | max (ms) | load before/after |",
+        "| phase | requests | concurrency | HTTP 200 | other / errors | wall (s) | texts/s | median (ms) "
+        "| p95 (ms) | max (ms) | load before/after |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     labels = {"bare": "bare Flask `bench.inbound_app:app`",
