@@ -8,6 +8,6 @@ background thread that ends when the spool is empty. A worker never starts a sch
 
 
 def post_worker_init(worker):
-    from app.notifications.spool import drain_if_pending
+    from app.notifications.spool_drain import drain_if_pending
 
     drain_if_pending(worker.wsgi)

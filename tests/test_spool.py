@@ -26,7 +26,7 @@ from app.core.time import set_clock, utcnow
 from app.extensions import db as _db
 from app.jobs.registry import JOBS
 from app.jobs.runner import run_job
-from app.notifications import spool
+from app.notifications import spool, spool_drain
 from app.notifications.dispatcher import STATUS_CALLBACK_PATH
 from app.notifications.models import Message
 from tests.conftest import DATABASE_URL
@@ -76,7 +76,7 @@ def spool_file(app, twilio_app, use_settings, tmp_path):
     spool._note_database_back()  # no outage seen by this process yet
     yield path
     spool._note_database_back()
-    thread = spool._thread
+    thread = spool_drain._thread
     if thread is not None:
         thread.join(15)
         if thread.is_alive() and path.exists():  # the test left items on purpose: let the thread end
@@ -92,15 +92,15 @@ def spool_file(app, twilio_app, use_settings, tmp_path):
 def no_drain_thread(monkeypatch):
     """The webhooks ask for a drain thread; the test drains by hand instead (and sees the asks)."""
     asked: list[object] = []
-    monkeypatch.setattr(spool, "drain_in_background", lambda app: asked.append(app) or False)
+    monkeypatch.setattr(spool_drain, "drain_in_background", lambda app: asked.append(app) or False)
     return asked
 
 
 def drain_now(app, **kwargs) -> dict[str, int]:
-    """``spool.drain`` in its own app context and session, as a drain thread or a job runs it."""
+    """``spool_drain.drain`` in its own app context and session, as a drain thread or a job runs it."""
     with sqlite_immediate_transactions(), app.app_context():
         try:
-            return spool.drain(**kwargs)
+            return spool_drain.drain(**kwargs)
         finally:
             _db.session.remove()
 
@@ -373,7 +373,7 @@ def test_two_processes_draining_at_once_store_each_item_once_in_order(app, db, c
 def test_two_drains_in_one_process_take_turns(app, db, spool_file):
     spool.write(spool.SMS, {"from_number": "+33611000001", "to_number": SENDER, "body": "x",
                             "provider_sid": _sid(), "webhook_reply": None}, phone="+33611000001")
-    with spool._drain_lock(spool_file, 0) as held:
+    with spool_drain._drain_lock(spool_file, 0) as held:
         assert held
         stats = drain_now(app)  # another drainer holds the lock
         assert (stats["busy"], stats["sms"], stats["left"]) == (1, 0, 1)
@@ -459,7 +459,7 @@ def test_cli_status_and_the_scheduler_job_drain_the_spool(app, db, client, fake,
     runner = app.test_cli_runner()
     out = runner.invoke(args=["spool", "status"]).output
     assert "waiting   1" in out and "set aside 0" in out and str(spool_file) in out
-    assert JOBS["drain-spool"].target == "app.notifications.spool:drain_job"
+    assert JOBS["drain-spool"].target == "app.notifications.spool_drain:drain_job"
     with sqlite_immediate_transactions():
         run = run_job("drain-spool")
     assert run.outcome == "ok" and run.summary["sms"] == 1 and run.summary["left"] == 0
@@ -470,7 +470,7 @@ def test_cli_status_and_the_scheduler_job_drain_the_spool(app, db, client, fake,
 # ---------------------------------------------------------------- the drain thread
 
 def _drain_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == spool.THREAD_NAME]
+    return [t for t in threading.enumerate() if t.name == spool_drain.THREAD_NAME]
 
 
 def _wait_for(predicate, timeout: float, what: str):
@@ -502,8 +502,8 @@ def test_a_worker_starting_with_a_non_empty_spool_drains_it(app, db, client, fak
     with database_refusing(db):
         signed_post(client, fake, SMS_PATH, _text("left by a dead worker", "+33611000001"))
     monkeypatch.undo()  # the real drain_in_background again
-    assert spool.drain_if_pending(Flask("bare")) is False  # another WSGI app: nothing to do
-    assert spool.drain_if_pending(app) is True
+    assert spool_drain.drain_if_pending(Flask("bare")) is False  # another WSGI app: nothing to do
+    assert spool_drain.drain_if_pending(app) is True
     _wait_for(lambda: spool.status()[0] == 0 and not _drain_threads(), 15, "the boot-time drain")
     assert [m.body for m in _inbound(db)] == ["left by a dead worker"]
-    assert spool.drain_if_pending(app) is False  # empty now: no thread
+    assert spool_drain.drain_if_pending(app) is False  # empty now: no thread

@@ -65,11 +65,11 @@ def spool_status_cmd() -> None:
 @click.option("--retry-set-aside", is_flag=True, help="First put the items set aside back in line.")
 def spool_drain_cmd(wait: float, retry_set_aside: bool) -> None:
     """Move the spooled items into the database now (as the web workers and the scheduler do)."""
-    from . import spool
+    from . import spool, spool_drain
 
     if retry_set_aside:
         click.echo(f"put back in line: {spool.retry_failed()}")
-    stats = spool.drain(wait_s=wait)
+    stats = spool_drain.drain(wait_s=wait)
     click.echo(" ".join(f"{key}={value}" for key, value in stats.items()))
     if stats["left"]:
         raise click.ClickException(f"{stats['left']} items still wait (database down, or being drained)")
