@@ -36,6 +36,7 @@ def register_extensions(app: Flask) -> None:
     from app.extensions import babel, csrf, db, login_manager, migrate
     from app.web.i18n import select_locale
 
+    _database_timeouts(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR") or _migrations_dir()))
     csrf.init_app(app)
@@ -46,6 +47,20 @@ def register_extensions(app: Flask) -> None:
     from app.auth.views import load_user
 
     login_manager.user_loader(load_user)
+
+
+def _database_timeouts(app: Flask) -> None:
+    """PostgreSQL: give up connecting, or on a connection whose server stopped acknowledging,
+    after ``DATABASE_CONNECT_TIMEOUT_SECONDS`` instead of minutes, so a lost database host makes
+    the webhooks spool their requests within Twilio's 15 s rather than time out (issue 18)."""
+    seconds = app.config.get("DATABASE_CONNECT_TIMEOUT_SECONDS")
+    if not seconds or not str(app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", max(1, round(seconds)))
+    connect_args.setdefault("tcp_user_timeout", int(seconds * 1000))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "connect_args": connect_args}
 
 
 def _migrations_dir():

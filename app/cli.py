@@ -17,9 +17,10 @@ def init_commands(app: Flask) -> None:
 
     app.cli.add_command(scheduler_cli)
     app.cli.add_command(jobs_cli)
-    from app.notifications.cli import outbox_cli
+    from app.notifications.cli import outbox_cli, spool_cli
 
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(spool_cli)
     app.cli.add_command(demo_cmd)
 
 

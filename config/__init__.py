@@ -52,6 +52,8 @@ class BaseConfig:
     ENV_NAME = "base"
     SQLALCHEMY_DATABASE_URI = _env("DATABASE_URL", f"sqlite:///{ROOT / 'instance' / 'oncolink.db'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # PostgreSQL: seconds before giving up a connection attempt or an unacknowledged send (app/__init__.py).
+    DATABASE_CONNECT_TIMEOUT_SECONDS = _env_float("DATABASE_CONNECT_TIMEOUT_SECONDS", 5.0)
     SECRET_KEY = _env("SECRET_KEY")
     # Sessions: signed cookie, never readable by scripts, SameSite, short lived.
     SESSION_COOKIE_HTTPONLY = True
@@ -103,6 +105,13 @@ class BaseConfig:
     INBOUND_STALE_SECONDS = _env_float("INBOUND_STALE_SECONDS", 120.0)
     # GET /healthz answers 503 when a due message has waited this long in the outbox.
     HEALTH_OUTBOX_STALE_SECONDS = _env_float("HEALTH_OUTBOX_STALE_SECONDS", 600.0)
+    # Webhook spool (issue 18): a signed request the database cannot take is kept in this local
+    # SQLite file (default <instance>/webhook-spool.sqlite3) until the database answers again.
+    SPOOL_PATH = _env("SPOOL_PATH")
+    SPOOL_MAX_MB = _env_float("SPOOL_MAX_MB", 256.0)  # beyond this the webhooks answer 503
+    SPOOL_MAX_ATTEMPTS = _env_int("SPOOL_MAX_ATTEMPTS", 10)  # refusals (not outages) before set aside
+    SPOOL_RETRY_MAX_SECONDS = _env_float("SPOOL_RETRY_MAX_SECONDS", 1.0)  # drain retry while it is down
+    HEALTH_SPOOL_STALE_SECONDS = _env_float("HEALTH_SPOOL_STALE_SECONDS", 60.0)  # /healthz 503 beyond
     HOSPITAL_PHONE_DEFAULT = _env("HOSPITAL_PHONE_DEFAULT", "+33100000000")
     # Check-ins (issue 3): planning horizon, chasing delays, call retries.
     CHECKIN_PLAN_HORIZON_HOURS = _env_int("CHECKIN_PLAN_HORIZON_HOURS", 48)

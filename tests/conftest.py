@@ -58,7 +58,8 @@ class FreshContextClient(FlaskClient):
 def make_app(**overrides):
     from app import create_app
 
-    config = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "WTF_CSRF_ENABLED": True}
+    config = {"SQLALCHEMY_DATABASE_URI": DATABASE_URL, "WTF_CSRF_ENABLED": True,
+              "SPOOL_PATH": str(_TMP / "webhook-spool.sqlite3")}
     config.update(overrides)
     app = create_app("testing", config)
     app.test_client_class = FreshContextClient

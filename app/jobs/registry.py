@@ -115,6 +115,8 @@ JOBS: dict[str, JobSpec] = dict([
           _l("Build last month's payments ledger for the monthly statements.")),
     _spec("prune-job-runs", "app.jobs.tasks:prune_job_runs", Cron(minute="20", hour="3"),
           _l("Delete old job run records, keeping the last run of each job.")),
+    _spec("drain-spool", "app.notifications.spool_drain:drain_job", Every(10),
+          _l("Move the webhook requests spooled on this host during a database outage into the database.")),
 ])
 
 

@@ -26,9 +26,24 @@ SOURCE_LABELS = {
 }
 
 
+def _spool_state():
+    """This web host's webhook spool (None when it cannot be read) and its oldest item's age."""
+    from app.core.time import utcnow
+    from app.notifications import spool
+
+    try:
+        state = spool.details()
+    except Exception:  # noqa: BLE001 - shown as unreadable; the rest of the page still renders
+        return None, None
+    age = int((utcnow() - state.oldest).total_seconds()) if state.oldest else None
+    return state, age
+
+
 @bp.route("/")
 @login_required
 @roles_required(Role.ADMIN)
 def index():
+    spool_state, spool_age = _spool_state()
     return render_template("jobs/index.html", statuses=job_statuses(), lease=lease.current(),
-                           outcome_labels=OUTCOME_LABELS, source_labels=SOURCE_LABELS)
+                           outcome_labels=OUTCOME_LABELS, source_labels=SOURCE_LABELS,
+                           spool=spool_state, spool_age=spool_age)

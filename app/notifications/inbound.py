@@ -151,16 +151,19 @@ def receive_sms(*, from_number: str, to_number: str, body: str, provider_sid: st
 
 
 def accept_sms(*, from_number: str, to_number: str, body: str, provider_sid: str | None,
-               webhook_reply: str | None = None) -> bool:
+               webhook_reply: str | None = None, received_at: datetime | None = None) -> bool:
     """Queue an inbound SMS for ``process_queued``, durably, before returning; False for a
     provider retry.
 
     One statement, committed on its own connection (on PostgreSQL in autocommit: one round
     trip): the unique provider SID makes a retry, or the same message posted twice at once, a
     no-op. Nothing else is written, so nothing of the caller's session is committed with it.
-    Never raises on what the sender typed.
+    Never raises on what the sender typed. ``received_at``: when the webhook received it, for a
+    text stored late from the webhook spool (``app.notifications.spool``); default now.
+    ``webhook_reply``: the safety reply the webhook already gave in its TwiML (recorded, never
+    sent again).
     """
-    now = utcnow()
+    now = received_at or utcnow()
     values = dict(direction=Direction.IN, channel=MessageChannel.SMS,
                   provider_sid=clean_text(provider_sid, 64) or None,
                   from_number=clean_text(from_number, MAX_NUMBER), to_number=clean_text(to_number, MAX_NUMBER),
@@ -171,14 +174,17 @@ def accept_sms(*, from_number: str, to_number: str, body: str, provider_sid: str
         if engine.dialect.name == "postgresql":
             connection.execution_options(isolation_level="AUTOCOMMIT")
         with connection.begin():
-            return connection.execute(_accept_statement(engine.dialect.name), values).rowcount == 1
+            # The new row's id; none for a known SID. (Without an explicit RETURNING, psycopg's
+            # rowcount did not say 1 for a new row: every text looked like a retry.)
+            return connection.execute(_accept_statement(engine.dialect.name), values).scalar() is not None
 
 
 @functools.cache
 def _accept_statement(dialect: str):
     """Built once per dialect (the webhook's hot path): insert, or nothing on a known SID."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(Message.__table__).on_conflict_do_nothing(index_elements=["provider_sid"])
+    table = Message.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["provider_sid"]).returning(table.c.id)
 
 
 # Any constant shared by all processors: the transaction-level advisory lock that lets one

@@ -2,6 +2,10 @@
 
 The signature is checked against the public URL (``PUBLIC_BASE_URL`` + path and query),
 which is what Twilio signed, not the URL this process sees behind a proxy.
+
+A signed request that the database cannot take (down, failing over, refusing) is written to
+this host's spool and answered normally; it reaches the database as soon as that answers
+(``app.notifications.spool``). Only a spool that cannot be written answers 503.
 """
 from __future__ import annotations
 
@@ -9,15 +13,16 @@ import logging
 from collections.abc import Callable
 from functools import wraps
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask_babel import gettext as _
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.extensions import csrf, db
+from app.extensions import csrf
 
-from .inbound import accept_sms, screen_reply
+from . import spool
+from .inbound import screen_reply
 from .models import MessageChannel
-from .status import apply_status_callback
 
 log = logging.getLogger("oncolink.notifications")
 
@@ -61,39 +66,48 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-_EMPTY_TWIML = str(MessagingResponse())
+def _twiml_reply(form) -> str | None:
+    """The text to answer in the webhook's own TwiML (``<Message>``), computed before anything is
+    stored, without needing the database, so it is given even while the database is down: the
+    safety reply when the emergency scan reads a red flag in the text (``screen_reply``), else
+    None. The ``process-inbound`` job records it and never sends it again."""
+    return screen_reply(form.get("From", ""), form.get("Body", ""))
 
 
-def _twiml(reply: str | None) -> str:
-    if not reply:
-        return _EMPTY_TWIML
+def _twiml(reply: str | None) -> Response:
     response = MessagingResponse()
-    response.message(reply)
-    return str(response)
+    if reply:
+        response.message(reply)
+    return Response(str(response), mimetype="application/xml")
+
+
+def _not_stored() -> tuple[Response, int]:
+    """503 when neither the database nor the spool took the request: Twilio then calls the
+    number's Fallback URL, if one is set. The body says only what is known."""
+    message = _("Not stored: the database could not take this request and this server could not "
+                "write it to its local spool.")
+    return jsonify({"error": {"code": 503, "message": message}}), 503
 
 
 @bp.post("/sms")
 @require_twilio_signature
 def inbound_sms():
-    """Queue the message (committed before the 200) and answer with TwiML: empty, or the safety
-    reply when the text reads as an emergency (``screen_reply``: no scheduler and no database
-    needed, so the patient is told what to do whatever else is down). The ``process-inbound``
-    job reads the message within seconds, raises the alert, records that reply and never sends
-    it again; other replies leave through the outbox."""
+    """Answer (the TwiML reply first), then queue the message, or spool it while the database
+    cannot take it: the ``process-inbound`` job reads it within seconds of it reaching the
+    database, and the replies leave through the outbox."""
     form = request.form
-    reply = screen_reply(form.get("From", ""), form.get("Body", ""))
-    stored = accept_sms(
-        from_number=form.get("From", ""),
-        to_number=form.get("To", ""),
-        body=form.get("Body", ""),
-        provider_sid=form.get("MessageSid") or form.get("SmsSid"),
-        webhook_reply=reply,
-    )
-    if reply and not stored:
-        # The same text again (a provider retry, or its Fallback URL after a timeout): the first
-        # answer may never have reached the patient, so the safety reply goes again.
-        log.info("safety reply repeated for a text already stored")
-    return Response(_twiml(reply), mimetype="application/xml")
+    reply = _twiml_reply(form)
+    try:
+        spool.accept_or_spool_sms(
+            from_number=form.get("From", ""),
+            to_number=form.get("To", ""),
+            body=form.get("Body", ""),
+            provider_sid=form.get("MessageSid") or form.get("SmsSid"),
+            webhook_reply=reply,
+        )
+    except spool.SpoolUnavailable:
+        return _not_stored()
+    return _twiml(reply)
 
 
 @bp.post("/status")
@@ -105,10 +119,12 @@ def status_callback():
     else:
         sid = form.get("MessageSid") or form.get("SmsSid") or ""
         status, channel = form.get("MessageStatus") or form.get("SmsStatus") or "", MessageChannel.SMS
-    apply_status_callback(
-        sid=sid[:64], status=status, channel=channel,
-        error_code=_int_or_none(form.get("ErrorCode")),
-        to_number=form.get("To", "")[:40] or None, from_number=form.get("From", "")[:40] or None,
-    )
-    db.session.commit()
+    try:
+        spool.apply_or_spool_status(
+            sid=sid[:64], status=status, channel=channel,
+            error_code=_int_or_none(form.get("ErrorCode")),
+            to_number=form.get("To", "")[:40] or None, from_number=form.get("From", "")[:40] or None,
+        )
+    except spool.SpoolUnavailable:
+        return _not_stored()
     return Response(status=204)

@@ -31,11 +31,19 @@ def _messages():
     }
 
 
+def _message(code: int, default: str | None = None) -> str:
+    if code >= 500 and request.path.startswith("/webhooks/"):
+        # Read by the provider's logs and whoever checks them: nothing is claimed that did not
+        # happen (nobody is told by this answer, and the request may not have been stored).
+        return _("The request failed on our side and may not have been stored.")
+    return _messages().get(code, default)
+
+
 def init_errorhandlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = exc.code or 500
-        message = _messages().get(code, exc.description)
+        message = _message(code, exc.description)
         if _wants_json():
             body = {"error": {"code": code, "message": message}}
             return jsonify(body), code
@@ -55,7 +63,7 @@ def init_errorhandlers(app: Flask) -> None:
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.endpoint)
         if app.config.get("TESTING") and app.config.get("PROPAGATE_UNEXPECTED", True):
             raise exc
-        message = _messages()[500]
+        message = _message(500)
         if _wants_json():
             return jsonify({"error": {"code": 500, "message": message}}), 500
         return render_template("error.html", code=500, message=message), 500

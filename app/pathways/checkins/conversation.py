@@ -29,6 +29,7 @@ from app.core import audit
 from app.core.db import sqlite_deferred_transactions
 from app.core.time import utcnow
 from app.extensions import db
+from app.notifications import spool
 from app.notifications.inbound import Reply, message_facts, tag_message
 from app.triage import assessment as triage
 from app.triage import emergency
@@ -252,6 +253,8 @@ def screen_inbound_sms(from_number: str, body: str) -> str | None:
     if not scan.red:
         return None
     key = scan.reply_key() or "safety"
+    if spool.database_suspect():  # the database just failed here: no lookup that could hang
+        return t.render("safety_generic", "fr")
     try:
         with sqlite_deferred_transactions():  # a read: never SQLite's write lock, which the store needs next
             found = db.session.execute(
