@@ -146,7 +146,8 @@ def understand(questions: Sequence[Question], raw: str, scan: emergency.Scan | N
     if several:
         return several
     value, ok = parse(first.answer_type, raw, choices=first.choices, max_value=first.max_value,
-                      red_flag=first.asks_red_flag, evidence=_evidence(first, scan))
+                      red_flag=first.asks_red_flag, evidence=_evidence(first, scan),
+                      topic=scan is not None and first.code in scan.topics, topic_item=first.code)
     return [value] if ok else None
 
 

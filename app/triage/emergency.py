@@ -48,30 +48,90 @@ def squeeze(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", word)
 
 
-_UNITS_WORDS = {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
-                "neuf": 9, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six_": 6, "seven": 7, "eight": 8,
-                "nine": 9, "zero": 0}
-_TENS_WORDS = {"trente": 30, "quarante": 40, "thirty": 30, "forty": 40, "cent": 100, "hundred": 100}
-_NUMBER_PHRASE = re.compile(
-    r"\b(trente|quarante|thirty|forty)(?:[\s-]+(?:et[\s-]+)?(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|"
-    r"one|two|three|four|five|seven|eight|nine))?\b"
-    r"(?:[\s,]+(?:virgule|point|et|and)?[\s-]*(un|une|deux|trois|quatre|cinq|six|sept|huit|neuf|zero|one|two|"
-    r"three|four|five|seven|eight|nine|demi|demie|a half|half)\b)?")
+_NUMBER_WORDS = {
+    "zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7, "huit": 8,
+    "neuf": 9, "dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16,
+    "vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
+    "huitante": 80, "octante": 80, "nonante": 90, "cent": 100, "cents": 100,
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100,
+}
+_JOINERS = {"et", "and", "a"}
+_POINT = {"virgule", "point", "comma"}
+_HALF = {"demi", "demie", "half"}
+_WORD = re.compile(r"[a-z]+")
+
+
+def _extend(current: int | None, word: str) -> int | None:
+    """``current`` with the number word ``word`` added, or None when the word starts another number."""
+    value = _NUMBER_WORDS[word]
+    if current is None:
+        return value
+    low = current % 100
+    if value == 100:
+        return (current or 1) * 100 if current < 10 else None
+    if word in ("vingt", "vingts") and low == 4:
+        return current - 4 + 80  # quatre-vingt(s)
+    if value >= 20 and value % 10 == 0:  # tens
+        return current + value if low == 0 else None
+    if low == 0:
+        return current + value
+    if low in (60, 80) and value < 20:  # soixante-dix, quatre-vingt-douze
+        return current + value
+    if low >= 20 and low % 10 == 0 and value < 10:
+        return current + value
+    return None
 
 
 def spell_numbers(folded: str) -> str:
     """Numbers written in words as digits: "trente-huit cinq" -> "38.5", "thirty nine" -> "39",
-    "trente-huit et demi" -> "38.5" (body temperatures, the numbers that matter here)."""
-    def digits(match: re.Match) -> str:
-        value = _TENS_WORDS[match.group(1)] + _UNITS_WORDS.get(match.group(2) or "", 0)
-        decimal = match.group(3)
-        if decimal in ("demi", "demie", "a half", "half"):
-            return f"{value}.5"
-        if decimal:
-            return f"{value}.{_UNITS_WORDS.get(decimal, 0)}"
-        return str(value)
-
-    return _NUMBER_PHRASE.sub(digits, folded)
+    "trente-huit et demi" -> "38.5", "cent soixante-cinq" -> "165", "a hundred and one" -> "101"."""
+    text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", folded)
+    tokens = list(_WORD.finditer(text))
+    out, last, i = [], 0, 0
+    while i < len(tokens):
+        word = tokens[i].group()
+        if word not in _NUMBER_WORDS or word in ("un", "une", "one") and not (
+                i + 1 < len(tokens) and tokens[i + 1].group() in ("hundred", "cent")):
+            i += 1
+            continue
+        j, value, count = i, None, 0
+        while j < len(tokens):
+            word_j = tokens[j].group()
+            if word_j in _JOINERS and count and j + 1 < len(tokens) and tokens[j + 1].group() in _NUMBER_WORDS \
+                    and _extend(value, tokens[j + 1].group()) is not None:
+                j += 1  # "vingt et un", "a hundred and one"
+                continue
+            if word_j not in _NUMBER_WORDS:
+                break
+            extended = _extend(value, word_j)
+            if extended is None:
+                break
+            value, count, j = extended, count + 1, j + 1
+        if value is None or (value < 20 and count == 1) or (
+                count == 1 and word == "cent" and i > 0 and tokens[i - 1].group() in ("du", "de", "des")):
+            i = max(j, i + 1)  # a lone small number word stays a word ("deux fois"; "du cent": du sang)
+            continue
+        start, end = tokens[i].start(), tokens[j - 1].end()
+        decimal = ""
+        k = j
+        if k < len(tokens) and tokens[k].group() in _POINT | {"et", "and"} and k + 1 < len(tokens):
+            nxt = tokens[k + 1].group()
+            if nxt in _HALF or (nxt == "a" and k + 2 < len(tokens) and tokens[k + 2].group() in _HALF):
+                decimal, end = "5", tokens[k + 2 if nxt == "a" else k + 1].end()
+            elif nxt in _NUMBER_WORDS and _NUMBER_WORDS[nxt] < 10 and tokens[k].group() in _POINT:
+                decimal, end = str(_NUMBER_WORDS[nxt]), tokens[k + 1].end()
+        elif 30 <= value <= 43 and k < len(tokens) and tokens[k].group() in _NUMBER_WORDS \
+                and _NUMBER_WORDS[tokens[k].group()] < 10 and tokens[k].start() - end <= 2:
+            decimal, end = str(_NUMBER_WORDS[tokens[k].group()]), tokens[k].end()  # "trente-huit cinq"
+        out.append(text[last:start])
+        out.append(f"{value}.{decimal}" if decimal else str(value))
+        last = end
+        i = j
+    out.append(text[last:])
+    return "".join(out)
 
 
 # --- the lexicon ----------------------------------------------------------------------------
@@ -113,7 +173,9 @@ class Lexicon:
     clause_words: frozenset[str]
     spelling: dict[str, tuple[str, ...]]
     emoji: dict[str, str]
+    context: dict = field(default_factory=dict, hash=False, compare=False)
     all_slots: frozenset[Slot] = frozenset()
+    index: dict = field(default_factory=dict, hash=False, compare=False)  # built by _index()
     word_slots: frozenset[Slot] = frozenset()  # slots that are whole terms by themselves ("sang", "fievre")
     number_slots: frozenset[Slot] = frozenset()
     by_first_slot: dict = field(default_factory=dict, hash=False, compare=False)
@@ -167,7 +229,7 @@ def load_lexicon(path: Path | str = LEXICON_PATH) -> Lexicon:
     for p in phrases:
         for first in {p.slots[0], p.slots[-1]} if p.any_order else {p.slots[0]}:
             by_first.setdefault(first, []).append(p)
-    return Lexicon(
+    lex = Lexicon(
         version=data["version"], numbers=data["numbers"], categories=categories, phrases=tuple(phrases),
         exclusions=tuple(exclusions), neg_before=frozenset(neg["before"]),
         neg_before_after_ne=frozenset(neg["before_after_ne"]), neg_after=frozenset(neg["after"]),
@@ -175,15 +237,40 @@ def load_lexicon(path: Path | str = LEXICON_PATH) -> Lexicon:
         neg_blockers=frozenset(neg["blockers"]), neg_connectors=frozenset(neg["connectors"]), clause_words=frozenset(neg["clause_words"]),
         spelling={fold(k): tuple(fold(v).split()) for k, v in data["spelling"].items()},
         emoji=dict(data["emoji"]), all_slots=all_slots,
+        context={key: tuple(fold(w) for w in words) for key, words in data.get("context", {}).items()},
         word_slots=frozenset(p.slots[0] for p in phrases if len(p.slots) == 1),
         number_slots=frozenset(s for s in all_slots if any(a[:1].isdigit() for a in s.exact)),
         by_first_slot={k: tuple(v) for k, v in by_first.items()},
     )
+    lex.index.update(_index(all_slots))
+    return lex
 
 
 @functools.cache
 def lexicon() -> Lexicon:
     return load_lexicon()
+
+
+def _index(slots: frozenset[Slot]) -> dict:
+    """Where to look a word up: exact words (and their squeezed form), prefixes and fuzzy
+    candidates by first letter, so a new word is compared with a few slots, not all of them."""
+    exact: dict[str, set[Slot]] = {}
+    squeezed: dict[str, set[Slot]] = {}
+    prefixes: dict[str, list[tuple[str, str, Slot]]] = {}
+    fuzzy: dict[str, list[tuple[str, bool, Slot]]] = {}
+    for slot in slots:
+        for target in slot.exact:
+            exact.setdefault(target, set()).add(slot)
+            if len(target) >= 4:
+                squeezed.setdefault(squeeze(target), set()).add(slot)
+            if _max_edits(len(target)) and target:
+                fuzzy.setdefault(target[0], []).append((target, False, slot))
+        for stem in slot.prefixes:
+            if stem:
+                prefixes.setdefault(stem[0], []).append((stem, squeeze(stem), slot))
+                if _max_edits(len(stem) + 1):
+                    fuzzy.setdefault(stem[0], []).append((stem, True, slot))
+    return {"exact": exact, "squeezed": squeezed, "prefixes": prefixes, "fuzzy": fuzzy}
 
 
 @functools.cache
@@ -268,10 +355,27 @@ def tokenize(text: str, lex: Lexicon | None = None) -> list[Token]:
             continue
         if piece in lex.clause_words:
             clause += 1
-        for word in lex.spelling.get(piece, (piece,)):
+        words = lex.spelling.get(piece, (piece,))
+        if len(words) > 1 and raw[i + 1:i + len(words)] == list(words[1:]):
+            words = words[:1]  # "c est": the spelling already complete
+        for word in words:
             tokens.append(Token(word, clause))
         i += 1
-    return tokens
+    return _merge_spaced_decimals(tokens)
+
+
+def _merge_spaced_decimals(tokens: list[Token]) -> list[Token]:
+    """"38 7" (a space for the comma): one temperature, 38.7."""
+    out: list[Token] = []
+    for tok in tokens:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.number is not None and not prev.decimal and prev.slash is None
+                and 34 <= prev.number <= 43 and tok.number is not None and tok.slash is None and not tok.decimal
+                and len(tok.word) == 1 and prev.clause == tok.clause and prev.unit is None):
+            out[-1] = Token(f"{prev.word}.{tok.word}", prev.clause, prev.number + tok.number / 10, True, tok.unit)
+            continue
+        out.append(tok)
+    return out
 
 
 # --- matching words -----------------------------------------------------------------------------
@@ -282,7 +386,7 @@ def _max_edits(length: int) -> int:
 
 @functools.lru_cache(maxsize=50_000)
 def _word_matches_exact(word: str, target: str, fuzzy: bool = True) -> bool:
-    if word == target or squeeze(word) == squeeze(target):
+    if word == target or (len(target) >= 4 and squeeze(word) == squeeze(target)):
         return True
     if not fuzzy:
         return False
@@ -309,14 +413,14 @@ def _word_matches_prefix(word: str, stem: str, fuzzy: bool = True) -> bool:
 def _glued(word: str) -> Iterable[str]:
     """"jsaigne" -> "saigne", "dsang" -> "sang": a pronoun or article glued to the word."""
     yield word
-    if len(word) >= 5 and word[0] in "jmltdsnc" and word[1] not in "aeiouy":
+    if len(word) >= 5 and word[0] in "jmltdsnc":
         yield word[1:]
 
 
 def slot_matches(slot: Slot, token: Token, *, fuzzy: bool = True) -> bool:
     """Does the token stand for one of the slot's words (misspelt at most slightly when ``fuzzy``)?"""
-    if token.number is not None:
-        return token.word in slot.exact
+    if token.number is not None:  # "112", "15": the number itself, never a blood pressure (112/70)
+        return token.slash is None and token.word in slot.exact
     for word in _glued(token.word):
         glued = word != token.word
         for target in slot.exact:
@@ -352,6 +456,7 @@ class Scan:
     version: str
     hits: tuple[Hit, ...] = ()
     dropped: tuple[Hit, ...] = field(default=(), compare=False)
+    topics: frozenset[str] = frozenset()  # questions the text speaks to ("les gencives": bleeding)
 
     @property
     def red(self) -> bool:
@@ -386,7 +491,7 @@ class Scan:
         out: dict[str, object] = {}
         for hit in self.hits:
             item = lex.categories[hit.category].get("item")
-            if not item:
+            if not item or not hit.red and hit.category != "call_request":
                 continue
             if item == "temperature":
                 value = hit.value if hit.value is not None else True
@@ -434,12 +539,25 @@ def _match_phrase(phrase: Phrase, tokens: Sequence[Token], slots: Sequence[froze
 
 @functools.lru_cache(maxsize=100_000)
 def _slots_of_word(lex: Lexicon, word: str) -> frozenset[Slot]:
-    """Every slot of the lexicon (phrases and exclusions) that this word matches."""
-    token = Token(word, 0)
-    exact = frozenset(slot for slot in lex.all_slots if slot_matches(slot, token, fuzzy=False))
-    if exact:  # a lexicon word spelt right is not also a misspelling of another one
-        return exact
-    return frozenset(slot for slot in lex.all_slots if slot_matches(slot, token))
+    """Every slot of the lexicon (phrases and exclusions) that this word matches; a lexicon word
+    spelt right is not also taken for a misspelling of another one."""
+    index = lex.index
+    found: set[Slot] = set()
+    for candidate in _glued(word):
+        glued = candidate != word
+        found |= index["exact"].get(candidate, set())
+        short = squeeze(candidate)
+        if not glued and len(candidate) >= 4:
+            found |= index["squeezed"].get(short, set())
+        for stem, stem_short, slot in index["prefixes"].get(candidate[:1], ()):
+            if candidate.startswith(stem) or (not glued and short.startswith(stem_short)):
+                found.add(slot)
+    if found or not word or word in common_words():
+        return frozenset(found)
+    for target, prefix, slot in index["fuzzy"].get(word[0], ()):
+        if slot not in found and (_word_matches_prefix(word, target) if prefix else _word_matches_exact(word, target)):
+            found.add(slot)
+    return frozenset(found)
 
 
 def _token_slots(lex: Lexicon, tokens: Sequence[Token]) -> list[frozenset[Slot]]:
@@ -503,20 +621,53 @@ def _near(tokens: Sequence[Token], index: int, stems: tuple[str, ...], span: int
                for k in range(lo, hi) if k != index)
 
 
-def temperature_of(tokens: Sequence[Token], index: int) -> float | None:
-    """Degrees Celsius when the number at ``index`` reads as a body temperature, else None."""
+_WEATHER = ("ombre", "dehors", "meteo", "canicule", "outside", "weather", "shade", "heatwave", "chaleur",
+            "climatisation", "soleil", "plage", "beach", "forecast", "phoenix", "marseille", "degrees out")
+
+
+def temperature_of(tokens: Sequence[Token], index: int, *, assume_context: bool = False) -> float | None:
+    """Degrees Celsius when the number at ``index`` reads as a body temperature, else None
+    ("il fait 38 a l'ombre" is the weather)."""
     tok = tokens[index]
     value = tok.number
     if value is None or tok.slash is not None:
         return None
-    context = _near(tokens, index, _FEVER_CONTEXT) or tok.unit is not None
+    if _near(tokens, index, _WEATHER, span=5) or _weather_verb(tokens, index):
+        return None
+    context = assume_context or _near(tokens, index, _FEVER_CONTEXT) or tok.unit is not None
     if tok.unit == "f" or (93.0 <= value <= 110.0 and context):
-        return round((value - 32) * 5 / 9, 1) if 93.0 <= value <= 110.0 else None
+        celsius = round((value - 32) * 5 / 9, 1) if 93.0 <= value <= 110.0 else None
+        return celsius if celsius is not None and 34.0 <= celsius <= 43.0 else None
     if not tok.decimal and 340 <= value <= 430 and context:
         value = value / 10
     if 34.0 <= value <= 43.0 and (tok.decimal or context):
         return round(value, 1)
     return None
+
+
+def _weather_verb(tokens: Sequence[Token], index: int) -> bool:
+    """"il fait 38", "it's 101 in ...": the number follows a weather verb."""
+    before = [t.word for t in tokens[max(0, index - 3):index]]
+    return before[-2:] in (["il", "fait"], ["fait", "deja"]) or before[-1:] == ["fait"] and "il" in before \
+        or before[-2:] in (["it", "s"], ["it", "is"]) and index + 2 < len(tokens) and tokens[index + 1].word == "in"
+
+
+def body_temperatures(text: str) -> list[float]:
+    """Every body temperature in a text answering the fever question (where any plausible number
+    is one), in degrees Celsius; the weather, and someone else's fever, left out."""
+    lex = lexicon()
+    tokens = tokenize(text[:2000], lex)
+    values = []
+    for i, tok in enumerate(tokens):
+        if tok.number is None or tok.slash is not None:
+            continue
+        celsius = temperature_of(tokens, i, assume_context=True)
+        if celsius is None:
+            continue
+        hit = Hit("fever", RED, i, i, tok.word, value=celsius)
+        if not _not_the_patient(lex, tokens, [hit]):
+            values.append(celsius)
+    return values
 
 
 def blood_pressure_of(tokens: Sequence[Token], index: int) -> tuple[int, int] | None:
@@ -596,7 +747,7 @@ def scan(text: str, lex: Lexicon | None = None) -> Scan:
         for start, end in _match_phrase(phrase, tokens, slots, sorted(set(starts))):
             hit = Hit(phrase.category, lex.severity(phrase.category), start, end,
                       " ".join(t.word for t in tokens[start:end + 1]))
-            if any(s <= end and start <= e for cats, s, e in excluded if phrase.category in cats):
+            if any(s <= end and start <= e for cats, s, e in excluded if _base(phrase.category) in cats):
                 dropped.append(replace(hit, why="excluded"))
             elif phrase.negatable and _negated(lex, tokens, slots, start, end, phrase.verb):
                 dropped.append(replace(hit, why="negated"))
@@ -605,11 +756,64 @@ def scan(text: str, lex: Lexicon | None = None) -> Scan:
             else:
                 kept.append(hit)
     kept += [h for h in numbers if h.severity in (RED, ORANGE)]
+    others = _not_the_patient(lex, tokens, kept)
+    topics = frozenset(lex.categories[h.category]["item"] for h in kept if h.severity == "topic" and h not in others)
+    kept = [h for h in kept if h.severity in (RED, ORANGE)]
+    dropped += [replace(h, why="other") for h in kept if h in others]
+    kept = [h for h in kept if h not in others]
     if any(h.category == "fever" and h.value is not None for h in kept):
         # a measured temperature says more than the word "fievre"
         kept = [h for h in kept if not (h.category == "fever" and h.value is None)]
     kept.sort(key=lambda h: (h.severity != RED, h.start))
-    return Scan(lex.version, tuple(_dedupe(kept)), tuple(dropped))
+    return Scan(lex.version, tuple(_dedupe(kept)), tuple(dropped), topics)
+
+
+def _phrase_in(words: Sequence[str], phrase: str) -> bool:
+    target = phrase.split()
+    return any(list(words[i:i + len(target)]) == target for i in range(len(words) - len(target) + 1))
+
+
+def _not_the_patient(lex: Lexicon, tokens: Sequence[Token], hits: list[Hit]) -> list[Hit]:
+    """Hits in a clause about an animal, or about another person when the text also says the
+    patient is well or that it was long ago: someone else's event, not the patient's red flag."""
+    context = lex.context
+    if not context or not hits:
+        return []
+    words = [t.word for t in tokens]
+    patient_well = any(_phrase_in(words, p) for p in context.get("patient_well", ()))
+    recent = any(_phrase_in(words, p) for p in context.get("recent_past", ()))
+    denies = bool(words) and words[0] in ("non", "no", "nope", "nan")  # "non, c'est mon mari qui a 38,5"
+    # (a stroke, a seizure, a fall told after a "no" is kept: the carer may be writing about the patient)
+    out = []
+    for hit in hits:
+        if hit.category in ABOUT_THE_PATIENT_ANYWAY:
+            continue
+        clause = [t.word for t in tokens if t.clause == tokens[hit.start].clause]
+        other = any(_phrase_in(clause, o) for o in context.get("others", ()))
+        if any(_phrase_in(clause, a) for a in context.get("animals", ())):
+            out.append(hit)
+        elif other and (patient_well or recent or denies and hit.category in DENIABLE):
+            out.append(hit)
+        elif any(_phrase_in(clause, p) for p in context.get("long_ago", ())):
+            out.append(hit)  # "la fievre c'etait le mois dernier"
+    return out
+
+
+# What a patient's "no" followed by someone else's name puts on that other person.
+DENIABLE = frozenset({"fever", "bleeding", "blood_pressure_high", "blood_pressure_moderate", "stools_severe",
+                      "stools_moderate", "symptom", "topic_bleeding", "topic_fever", "topic_vomiting",
+                      "topic_breathing"})
+# The patient's own feelings and wishes, whatever else the text is about.
+ABOUT_THE_PATIENT_ANYWAY = frozenset({"distress", "stopped_treatment", "call_request", "call_now", "self_harm"})
+
+
+def _base(category: str) -> str:
+    """The category whose exclusions a topic shares ("topic_bleeding" -> "bleeding")."""
+    return TOPIC_OF.get(category, category)
+
+
+TOPIC_OF = {"topic_bleeding": "bleeding", "topic_breathing": "breathing", "topic_vomiting": "vomiting_drug",
+            "topic_fever": "fever"}
 
 
 def _value_decides(hit: Hit, values: list[Hit], tokens: Sequence[Token]) -> bool:
@@ -617,7 +821,7 @@ def _value_decides(hit: Hit, values: list[Hit], tokens: Sequence[Token]) -> bool
     wanted = ("temperature_normal", "fever") if hit.category == "fever" else (
         "blood_pressure_normal", "blood_pressure_moderate", "blood_pressure_high")
     clause = tokens[hit.start].clause
-    return any(v.category in wanted and abs(v.start - hit.start) <= 5 and tokens[v.start].clause == clause
+    return any(v.category in wanted and abs(v.start - hit.start) <= 5 and abs(tokens[v.start].clause - clause) <= 1
                for v in values)
 
 

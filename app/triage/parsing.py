@@ -27,8 +27,11 @@ from typing import Any
 YES_WORDS = frozenset({"oui", "o", "yes", "y", "ouais", "ouai", "yep", "yeah", "si", "yup", "wi", "ouii", "yess",
                        "ui", "oiu", "uoi", "ouiii", "yse", "ye", "yea", "yeh", "ya", "yah", "yas", "aye", "yees",
                        "ok oui", "bah oui", "ben oui"})
-NO_WORDS = frozenset({"non", "n", "no", "nope", "nan", "nn", "nah", "noo", "nonon", "nop", "noon", "nom", "nn",
+NO_WORDS = frozenset({"non", "n", "no", "nope", "nan", "nn", "nah", "noo", "nonon", "nop", "noon",
                       "naan", "nonn", "niet"})
+# Words that, after a "no", bring back what follows: "non... sauf les gencives", "no, but my wee is pink".
+EXCEPTIONS = ("sauf", "seulement", "par contre", "mais", "except", "only", "but", "juste", "a part", "apart from",
+              "although", "though", "cependant", "en revanche", "unless", "a moins que", "sauf si")
 # Words that carry no answer and may surround one ("Oui merci", "2 fois").
 FILLER = frozenset({
     "merci", "thanks", "thank", "you", "ok", "okay", "svp", "stp", "please", "bonjour", "hello", "hi",
@@ -46,7 +49,7 @@ NUMBER_WORDS = {
     "un": 1, "une": 1, "one": 1, "deux": 2, "two": 2, "trois": 3, "three": 3, "quatre": 4, "four": 4,
     "cinq": 5, "five": 5, "six": 6, "sept": 7, "seven": 7, "huit": 8, "eight": 8, "neuf": 9, "nine": 9,
     "dix": 10, "ten": 10, "onze": 11, "eleven": 11, "douze": 12, "twelve": 12, "quinze": 15, "vingt": 20,
-    "dizaine": 10, "douzaine": 12, "quinzaine": 15, "vingtaine": 20,
+    "dizaine": 10, "douzaine": 12, "quinzaine": 15, "vingtaine": 20, "dozen": 12, "couple": 2,
 }
 # The words of the 0-3 scales, as the texts hint them ("0 (non), 1 (un peu), 2 (moyennement),
 # 3 (beaucoup)") and as patients say them. Longest phrases are tried first.
@@ -59,23 +62,29 @@ SCALE_WORDS: dict[str, int] = {
     "moyennement": 2, "moyen": 2, "moyenne": 2, "modere": 2, "moderee": 2, "moderement": 2, "moderately": 2,
     "moderate": 2, "assez": 2, "quite": 2, "fairly": 2, "pas mal": 2, "plutot": 2, "medium": 2,
     "beaucoup": 3, "bcp": 3, "a lot": 3, "lots": 3, "enormement": 3, "severe": 3, "severement": 3,
-    "tres": 3, "very": 3, "trop": 3, "extremely": 3, "extremement": 3, "horrible": 3, "terrible": 3,
+    "tres": 3, "very": 3, "extremely": 3, "extremement": 3, "horrible": 3, "terrible": 3,
     "vraiment": 3, "really": 3, "tellement": 3, "so much": 3, "very much": 3, "intense": 3, "fort": 3,
     "forte": 3, "enorme": 3, "a mort": 3, "grave": 3, "plein": 3, "partout": 3, "everywhere": 3,
 }
 # "oui" to a yes/no question about a red flag; doubt leans to yes there (never to no).
 YES_PHRASES = ("oui", "yes", "ouais", "yep", "yeah", "si", "yup", "un peu", "a little", "a bit", "legerement",
                "tiny bit", "a tiny bit", "just a bit", "un tout petit peu", "a touch", "only a little", "juste un peu",
+               "ti peu", "un ti peu", "tit peu", "un tit peu", "un chouia", "un brin",
                "un petit peu", "a wee bit", "ya", "ui",
                "slightly", "peut etre", "peutetre", "maybe", "perhaps", "possible", "possiblement", "probablement",
                "probably", "je crois", "je pense", "i think so", "sort of", "kind of", "kinda", "mouais", "bof oui",
                "parfois", "sometimes", "quelques", "a few", "de temps en temps", "once", "une fois", "deux fois",
-               "hmm maybe", "en fait oui", "actually yes", "enfin si", "si un peu", "depend", "ca depend")
+               "hmm maybe", "en fait oui", "actually yes", "enfin si", "si un peu", "depend", "ca depend",
+               "depuis", "since", "hier", "yesterday", "ce matin", "this morning", "last night", "cette nuit",
+               "x1", "x2", "x3", "une fois", "twice", "once", "plusieurs fois", "several times", "tous les jours",
+               "every day", "de temps en temps", "now and then")
 NO_PHRASES = ("non", "no", "nope", "nan", "nah", "pas du tout", "not at all", "jamais", "never", "aucun", "aucune",
               "rien", "none", "nothing", "negatif", "negative", "pas eu", "not had", "ras", "rien a signaler",
               "tout va bien", "all good", "all fine", "ca va", "fine", "no problem")
 HEDGED_NO = ("pas vraiment", "not really", "pas trop", "je ne sais pas", "je sais pas", "jsp", "sais pas",
-             "don t know", "dunno", "not sure", "pas sur", "aucune idee", "no idea", "bof")
+             "don t know", "dunno", "not sure", "pas sur", "aucune idee", "no idea", "bof", "no more than usual",
+             "pas plus que d habitude", "comme d habitude", "as usual", "same as usual", "same as always",
+             "pareil", "comme toujours", "pas sure", "pas certaine", "pas certain", "not certain")
 MAX_COUNT = 60
 MAX_STOOLS = 40
 TEMPERATURE_RANGE = (34.0, 43.0)
@@ -342,6 +351,7 @@ def parse_strict(answer_type: str, text: str, *, choices: dict | None = None,
 
 _NUMBER = re.compile(r"(?<![\d/])(\d{1,3}(?:[ ]?[.,°][ ]?\d{1,2})?)(?![\d/])")
 _TIME_UNITS = ("h", "heure", "heures", "hour", "hours", "min", "minute", "minutes", "jour", "jours", "day", "days",
+               "nuit", "nuits", "night", "nights",
                "semaine", "semaines", "week", "weeks", "mois", "month", "months", "an", "ans", "year", "years", "mg",
                "ml", "kg", "g", "am", "pm", "mn", "sec")
 
@@ -350,8 +360,7 @@ def _numbers(text: str) -> list[tuple[str, str]]:
     """Numbers in the text with the word after each ("2 fois" -> ("2", "fois")), times and doses left out."""
     from .emergency import spell_numbers
 
-    norm = spell_numbers(normalise(text).replace("'", " ").replace("-", " - "))
-    norm = norm.replace(" - ", "-")
+    norm = spell_numbers(normalise(text).replace("'", " "))
     norm = re.sub(r"(\d+)\s*(?:point|virgule)\s*(\d)\b", r"\1.\2", norm)
     norm = re.sub(r"(\d)\s*-\s*(\d)", r"\1 a \2", norm)  # "1-2": a range, both numbers
     norm = re.sub(r"(^|[^\w])-\s*\d+", r"\1 ", norm)  # "-1": no count, no grade
@@ -365,16 +374,33 @@ def _numbers(text: str) -> list[tuple[str, str]]:
     return out
 
 
+_SIGNS = {"✅": " oui ", "✔": " oui ", "☑": " oui ", "❌": " non ", "✖": " non ", "❎": " non "}
+
+
 def _words(text: str) -> list[str]:
     from .emergency import tokenize
 
+    for sign, word in _SIGNS.items():
+        text = text.replace(sign, word)
     return [t.word for t in tokenize(text) if t.number is None]
 
 
-def lenient_yes_no(text: str, *, red_flag: bool, evidence: bool | None = None) -> bool | None:
+def _topic_after_exception(words: list[str], item: str | None) -> bool:
+    from .emergency import scan
+
+    for i, word in enumerate(words):
+        if any(words[i:i + len(p.split())] == p.split() for p in EXCEPTIONS):
+            return item is not None and item in scan(" ".join(words[i + 1:])).topics
+    return False
+
+
+def lenient_yes_no(text: str, *, red_flag: bool, evidence: bool | None = None, topic: bool = False,
+                   topic_item: str | None = None) -> bool | None:
     """Yes or no inside a sentence; ``evidence`` is what the emergency scan says of this question
-    (True: the text reports it; False: it denies it in so many words). For a red-flag question,
-    doubt ("peut-etre", "un peu", "non... enfin si") is yes."""
+    (True: the text reports it; False: it denies it in so many words); ``topic``: the text speaks
+    of what the question asks about ("les gencives", "my wee is pink", "short of breath on the
+    stairs"). For a red-flag question, doubt ("peut-etre", "un peu", "non... enfin si") is yes, and
+    so is a description of the thing asked about, unless it starts with a plain "no"."""
     if evidence is True:
         return True
     every = _words(text)
@@ -382,20 +408,49 @@ def lenient_yes_no(text: str, *, red_flag: bool, evidence: bool | None = None) -
     if not words:
         return None
     first = words[0]
-    corrected = any(_has(every, p) for p in ("enfin si", "si un peu", "en fait oui", "actually yes", "en fait si",
+    if len(words) == 1 and first not in YES_WORDS | NO_WORDS:
+        near = _near_yes_no(first)  # "ues", "yesd", "oiu": a slip of the thumb
+        if near == "yes" or (near == "no" and not red_flag):
+            first = near  # a slip towards "no" on a red-flag question is asked again, never taken as no
+    if re.search(r"(?<![a-z0-9])x ?[1-9](?![0-9])", normalise(text)):
+        return True  # "x1", "x 2": how many times
+    corrected = any(_has(every, p) for p in ("pas jusqu a dire", "dirais pas que", "dirait pas que", "would not say",
+                                             "wouldn t say", "wouldnt say", "not say that i",
+                                             "peux pas dire que je n", "can not say i have not", "can t say i haven",
+                                             "cannot say i haven", "not that i haven", "pas dire que non",
+                                             "enfin si", "si un peu", "en fait oui", "actually yes", "en fait si",
                                              "well yes", "mais si", "oui en fait", "enfin oui"))
     if first in YES_WORDS or corrected:
         return True
-    if first in NO_WORDS:
-        return False
+    exception = any(_has(every, p) for p in EXCEPTIONS)
     if any(_has(every, p) for p in HEDGED_NO):
-        return None
+        return None  # "no more than usual", "pas vraiment": a nurse asks
+    if first in NO_WORDS:
+        # "non... sauf que ma brosse a dents est rose": what follows the exception speaks to the question
+        return bool(red_flag and topic and exception and _topic_after_exception(every, topic_item))
+    if red_flag and topic and (evidence is not False or exception):
+        return True
     if red_flag and any(_has(every, p) for p in YES_PHRASES):
         return True
     if evidence is False or any(_has(every, p) for p in NO_PHRASES):
         return False
     if any(_has(every, p) for p in YES_PHRASES):
         return True
+    return None
+
+
+def _near_yes_no(word: str) -> str | None:
+    """"yes" or "no" when a short word is one slip away from exactly one of them."""
+    from rapidfuzz.distance import OSA
+
+    if not 2 <= len(word) <= 5 or not word.isalpha():
+        return None
+    yes = min(OSA.distance(word, w) for w in ("yes", "oui", "yep"))
+    no = min(OSA.distance(word, w) for w in ("non", "no", "nope"))
+    if yes == 1 and no > 1:
+        return "yes"
+    if no == 1 and yes > 1:
+        return "no"
     return None
 
 
@@ -407,6 +462,9 @@ def lenient_scale(text: str, choices: dict | None = None, *, top: int = 3) -> in
         return value
     if digits:
         return None
+    if words and words[0] in NUMBER_WORDS and NUMBER_WORDS[words[0]] <= top and words[0] not in (
+            "aucun", "aucune", "rien", "none", "nothing", "un", "une", "couple"):
+        return NUMBER_WORDS[words[0]]  # "deux, plus rien de croquant"
     levels = set()
     taken: set[int] = set()
     for phrase, level in [*_choice_phrases(choices), *sorted(((p.split(), v) for p, v in SCALE_WORDS.items()),
@@ -416,11 +474,16 @@ def lenient_scale(text: str, choices: dict | None = None, *, top: int = 3) -> in
             if words[i:i + n] == phrase and not taken & set(range(i, i + n)):
                 levels.add(level)
                 taken |= set(range(i, i + n))
-    levels.discard(None)
     if not levels:
         return None
     positive = {lvl for lvl in levels if lvl > 0}
-    return max(positive) if positive else 0  # "non ... un peu": the symptom is there
+    leading_no = any(words[:len(p.split())] == p.split() for p, v in SCALE_WORDS.items() if v == 0) or (
+        bool(words) and words[0] in NO_WORDS)
+    if leading_no and positive and not any(_has(words, p) for p in EXCEPTIONS + ("enfin", "en fait")):
+        return 0  # "pas du tout, j'ai trop la dalle": the rest is about something else
+    if positive:
+        return max(positive)  # "non mais un peu le soir": the symptom is there
+    return 0 if leading_no else None  # a "no" inside a sentence is no answer by itself
 
 
 def lenient_count(text: str, max_value: float | None = None) -> int | None:
@@ -444,30 +507,27 @@ def lenient_count(text: str, max_value: float | None = None) -> int | None:
     return value if ok else None
 
 
-def lenient_temperature(text: str) -> float | bool | None:
-    """A temperature inside a sentence (the highest when several), or yes/no to the fever question."""
-    values = []
-    for number, after in _numbers(text):
-        number = number.replace("°", ".").replace(",", ".")
-        whole, _, decimals = number.partition(".")
-        unit = after if after in ("c", "f", "celsius", "fahrenheit") else None
-        value = _celsius(whole, decimals or None, unit)
-        if value is not None:
-            values.append(value)
-    norm = normalise(text)
-    spaced = re.search(r"\b(3[4-9]|4[0-3])\s(\d)\b", norm)  # "38 2": a space for the comma
-    if spaced and not any(v for v in values if v != float(spaced.group(1))):
-        values = [float(f"{spaced.group(1)}.{spaced.group(2)}")]
+def lenient_temperature(text: str, topic: bool = False) -> float | bool | None:
+    """A temperature inside a sentence (the highest when several; "38 2" is 38.2; not the weather,
+    not someone else's), or yes/no to the fever question."""
+    from .emergency import body_temperatures, scan
+
+    values = body_temperatures(text)
     if values:
         return max(values)
-    from .emergency import scan
 
     denied = any(h.category == "fever" and h.why == "negated" for h in scan(text).dropped)
-    return lenient_yes_no(text, red_flag=True, evidence=False if denied else None)
+    return lenient_yes_no(text, red_flag=True, evidence=False if denied else None, topic=topic)
 
 
 def lenient_blood_pressure(text: str) -> dict[str, int] | bool | None:
-    norm = normalise(text)
+    """145/92, 16/10, "165 sur 100", "SYS 171 DIA 97 PUL 88" (a home monitor's display)."""
+    from .emergency import spell_numbers
+
+    norm = spell_numbers(normalise(text))
+    monitor = re.search(r"sys\D{0,3}(\d{2,3})\D{1,6}dia\D{0,3}(\d{2,3})", norm)
+    if monitor:
+        return _bp_value(float(monitor.group(1)), float(monitor.group(2)))
     match = re.search(r"(\d{1,3}(?:[.,]\d)?)\s*(?:/|sur|over|x|-)\s*(\d{1,3}(?:[.,]\d)?)", norm)
     if match:
         return _bp_value(_bp_number(match.group(1)), _bp_number(match.group(2)))
@@ -500,7 +560,29 @@ def lenient_choice(text: str, choices: dict | None) -> int | None:
     return max(found) if found else None
 
 
+_USUAL_WORDS = r"(?:d habitude|habituellement|normalement|usually|normally|usual|ordinairement)"
+_USUAL = (re.compile(_USUAL_WORDS + r"\D{0,20}?(\d{1,2})"),  # "d'habitude c'est 3", "normally once"
+          re.compile(r"(\d{1,2})\D{0,14}" + _USUAL_WORDS))  # "3 d'habitude", "6 fois comme d'habitude"
+
+
+def spell_usual(norm: str) -> str:
+    """"normally once", "d'habitude une fois": the usual count as digits."""
+    return re.sub(r"\b(once|une fois)\b", "1", re.sub(r"\btwice\b", "2", norm))
+
+
 def lenient_stools(text: str) -> int | dict | None:
+    """Stools a day above usual: "a dozen today, normally once" is 11; "8 fois, d'habitude 3" is 5."""
+    norm = spell_usual(normalise(text).replace("'", " "))
+    above = any(w in norm for w in ("more than", "de plus", "en plus", "extra", "above", "au dessus", "over usual",
+                                    "up ", "on my usual", "on top of"))
+    usual = None if above else (_USUAL[0].search(norm) or _USUAL[1].search(norm))
+    if usual:
+        base = int(usual.group(1))
+        rest = norm[:usual.start()] + " " + norm[usual.end():]
+        count = lenient_count(rest, MAX_STOOLS)
+        if count is not None:
+            return max(0, count - base)
+        return 0  # the only number is the usual one: no more than usual
     count = lenient_count(text, MAX_STOOLS)
     if count is not None:
         return count
@@ -511,19 +593,21 @@ def lenient_stools(text: str) -> int | dict | None:
 
 
 def parse_lenient(answer_type: str, text: str, *, choices: dict | None = None, max_value: float | None = None,
-                  red_flag: bool = False, evidence: Any = None) -> tuple[Any, bool]:
-    """The answer inside a sentence; ``evidence``: what the emergency scan says of this question."""
+                  red_flag: bool = False, evidence: Any = None, topic: bool = False,
+                  topic_item: str | None = None) -> tuple[Any, bool]:
+    """The answer inside a sentence; ``evidence``: what the emergency scan says of this question;
+    ``topic``: the text speaks of what the question asks about (``topic_item``: that question)."""
     if not isinstance(text, str) or not text.strip():
         return None, False
     value: Any = None
     if answer_type == "yes_no":
-        value = lenient_yes_no(text, red_flag=red_flag, evidence=evidence)
+        value = lenient_yes_no(text, red_flag=red_flag, evidence=evidence, topic=topic, topic_item=topic_item)
     elif answer_type == "scale_0_3":
         value = 3 if evidence is True else lenient_scale(text, choices)
     elif answer_type == "count":
         value = lenient_count(text, max_value)
     elif answer_type == "temperature":
-        value = evidence if isinstance(evidence, float) else lenient_temperature(text)
+        value = evidence if isinstance(evidence, float) else lenient_temperature(text, topic)
         if value is None and evidence is True:
             value = True
     elif answer_type == "blood_pressure":
@@ -538,13 +622,14 @@ def parse_lenient(answer_type: str, text: str, *, choices: dict | None = None, m
 
 
 def parse(answer_type: str, text: str, *, choices: dict[str, list[str]] | None = None,
-          max_value: float | None = None, red_flag: bool = False, evidence: Any = None) -> tuple[Any, bool]:
+          max_value: float | None = None, red_flag: bool = False, evidence: Any = None,
+          topic: bool = False, topic_item: str | None = None) -> tuple[Any, bool]:
     """Strict first, then inside a sentence; an unknown type is never understood."""
     value, ok = parse_strict(answer_type, text, choices=choices, max_value=max_value)
     if ok:
         return value, ok
     return parse_lenient(answer_type, text, choices=choices, max_value=max_value, red_flag=red_flag,
-                         evidence=evidence)
+                         evidence=evidence, topic=topic, topic_item=topic_item)
 
 
 # --- several answers in one text ----------------------------------------------------------------------

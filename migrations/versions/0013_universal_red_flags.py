@@ -43,7 +43,8 @@ ITEMS = {
         "1": ["cette semaine", "this week", "semaine", "oui", "yes", "rappelez moi", "appelez moi", "rappeler",
               "appeler", "call me", "call back", "quand vous pouvez", "when you can", "demain", "tomorrow",
               "bientot", "soon", "ouais", "yep", "yeah", "svp", "please"],
-        "2": ["maintenant", "now", "tout de suite", "right now", "urgent", "vite", "asap", "immediatement",
+        "2": ["maintenant", "now", "tout de suite", "right now", "urgent", "vite", "asap", "ce matin", "this morning",
+              "avant midi", "ce soir", "tonight", "this minute", "sans tarder", "immediatement",
               "immediately", "des que possible", "au plus vite", "right away", "rapidement", "quickly",
               "aujourd hui", "today"]}),
     "diarrhoea": dict(
@@ -54,7 +55,9 @@ ITEMS = {
     "nausea": dict(
         text_fr="Avez-vous des nausées ? 0 non, 1 un peu, 2 vous mangez moins, 3 vous ne mangez presque plus.",
         text_en="Do you feel sick (nausea)? 0 no, 1 a little, 2 you eat less, 3 you can hardly eat.",
-        choices={"0": NO, "2": ["mange moins", "mangez moins", "eat less", "eating less"],
+        choices={"0": NO, "2": ["mange moins", "mangez moins", "eat less", "eating less", "moitie", "half", "picore",
+                        "petites portions", "small portions", "finis pas mon assiette", "finis jamais mon assiette",
+                        "appetit", "appetite"],
                  "3": ["mange presque plus", "mange plus", "mange rien", "peux pas manger", "peux rien manger",
                        "hardly eat", "can hardly eat", "cannot eat", "can t eat", "barely eat", "avale rien"]}),
     "mouth_sores": dict(
@@ -81,9 +84,11 @@ ITEMS = {
                 "corps, 3 sur une grande partie du corps.",
         text_en="Do you have a skin rash or spots? 0 no, 1 a few, 2 on part of the body, 3 on most of the body.",
         choices={"0": NO, "1": ["quelques uns", "quelques", "a few"],
-                 "2": ["partie du corps", "part of the body", "visage", "dos", "bras", "face", "back", "arms"],
+                 "2": ["partie du corps", "part of the body", "visage", "dos", "bras", "face", "back", "arms", "quart",
+                        "quarter"],
                  "3": ["grande partie", "tout le corps", "partout", "most of the body", "all over", "everywhere",
-                       "whole body"]}),
+                       "whole body", "moitie du corps", "half my body", "head to toe",
+                       "de la tete aux pieds"]}),
     "fatigue": dict(
         text_fr="Vous sentez-vous fatigué(e) ? 0 non, 1 un peu, 2 cela limite vos activités, "
                 "3 vous restez au lit la plupart du temps.",
