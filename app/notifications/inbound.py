@@ -34,7 +34,7 @@ from app.core.db import is_postgres
 from app.core.time import utcnow
 from app.extensions import db
 
-from .models import Direction, Message, MessageChannel
+from .models import PRIORITY_ROUTINE, PRIORITY_URGENT, Direction, Message, MessageChannel
 from .outbox import check_sms, enqueue_sms_rows
 
 log = logging.getLogger("oncolink.notifications")
@@ -191,7 +191,8 @@ def _reply_rows(inbound: Message, replies: list[str]) -> list[dict]:
     rows = []
     for n, reply in enumerate(replies):
         row = dict(to=inbound.from_number or "", body=reply, idempotency_key=f"sms-reply:{inbound.id}:{n}",
-                   purpose="sms_reply", patient_id=inbound.patient_id, ref=inbound.ref)
+                   purpose="sms_reply", patient_id=inbound.patient_id, ref=inbound.ref,
+                   priority=_reply_priority(n, reply))
         try:
             check_sms(row["to"], row["body"], row["idempotency_key"])
         except ValueError as exc:  # not a phone number we can text, or a reply too long
@@ -199,6 +200,17 @@ def _reply_rows(inbound: Message, replies: list[str]) -> list[dict]:
             continue
         rows.append(row)
     return rows
+
+
+# The opening words of the check-in's safety reply ("safety" in app/pathways/checkins/templates.py,
+# both languages; tests/test_outbox_lanes.py holds them to the templates). Until the engine flags
+# its safety reply itself, it is recognised here: the transport does not import the check-ins.
+_SAFETY_OPENINGS = ("Votre réponse demande un avis rapide.", "Your answer needs quick advice.")
+
+
+def _reply_priority(n: int, reply: str) -> int:
+    """Urgent for the safety reply (always the first reply to an answer), routine for the rest."""
+    return PRIORITY_URGENT if n == 0 and reply.startswith(_SAFETY_OPENINGS) else PRIORITY_ROUTINE
 
 
 def queued_count() -> int:

@@ -16,6 +16,11 @@ class OutboxState(StrEnum):
     DEAD = "dead"  # gave up after too many temporary failures; shown to nurses
 
 
+# Outbox lanes: the dispatcher claims urgent rows first and keeps part of the rate for them.
+PRIORITY_URGENT = 0  # a safety reply to a patient, a page to a professional, a platform fault
+PRIORITY_ROUTINE = 1  # everything else (check-in questions, reminders, ...)
+
+
 class MessageChannel(StrEnum):
     SMS = "sms"
     VOICE = "voice"
@@ -40,6 +45,8 @@ class OutboxEntry(db.Model):
     purpose = db.Column(db.String(40), nullable=False)
     ref = db.Column(db.String(120), index=True)
     patient_id = db.Column(db.Integer, db.ForeignKey("patient.id"), index=True)
+    # 0 urgent, 1 routine (checked by the outbox service): the claim order is (priority, due, id).
+    priority = db.Column(db.Integer, nullable=False, default=PRIORITY_ROUTINE, server_default="1")
     state = db.Column(db.String(10), nullable=False, default=OutboxState.PENDING)
     attempts = db.Column(db.Integer, nullable=False, default=0)
     next_attempt_at = db.Column(UTCDateTime(), nullable=False, default=utcnow)
@@ -58,6 +65,11 @@ class OutboxEntry(db.Model):
             "state IN ('pending', 'sending', 'sent', 'failed', 'dead')", name="state"
         ),
         db.Index("ix_outbox_entry_state_next_attempt_at", "state", "next_attempt_at"),
+        # The dispatcher's claim, in its order, over the rows still to send only (a few
+        # thousand at most, whatever the size of the table): urgent first, then by due time.
+        db.Index("ix_outbox_entry_claim", "priority", "next_attempt_at", "id",
+                 postgresql_where=db.text("state IN ('pending', 'sending')"),
+                 sqlite_where=db.text("state IN ('pending', 'sending')")),
     )
 
     def __repr__(self) -> str:
