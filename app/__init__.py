@@ -85,6 +85,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks_bp)  # /webhooks/twilio/..., CSRF-exempt, signature-checked
     app.register_blueprint(health_bp)  # /healthz for external monitoring: no sign-in, no patient data
     register_checkins(app)
+    register_signals(app)
     if app.config.get("DEMO_TOOLS"):
         from app.devtools.views import bp as devphone_bp
 
@@ -99,6 +100,13 @@ def register_checkins(app: Flask) -> None:
 
     app.register_blueprint(checkin_voice_bp)  # /webhooks/twilio/voice/<id>/<signed token>/...
     register_sms_handler(route_inbound_sms)
+
+
+def register_signals(app: Flask) -> None:
+    """Domains listening to the transport's signals (connected here, never by an import)."""
+    from app.triage.escalation import connect_signals
+
+    connect_signals()
 
 
 def register_hooks(app: Flask) -> None:
