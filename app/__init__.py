@@ -84,6 +84,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(webhooks_bp)  # /webhooks/twilio/..., CSRF-exempt, signature-checked
     app.register_blueprint(health_bp)  # /healthz for external monitoring: no sign-in, no patient data
+    from app.monitoring.views import bp as monitoring_bp
+
+    app.register_blueprint(monitoring_bp)  # /admin/platform/, and the TwiML of a fault report by call
     register_checkins(app)
     register_signals(app)
     if app.config.get("DEMO_TOOLS"):

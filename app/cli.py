@@ -20,6 +20,9 @@ def init_commands(app: Flask) -> None:
     from app.notifications.cli import outbox_cli
 
     app.cli.add_command(outbox_cli)
+    from app.monitoring.cli import health_cli
+
+    app.cli.add_command(health_cli)
     app.cli.add_command(demo_cmd)
 
 

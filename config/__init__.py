@@ -89,6 +89,12 @@ class BaseConfig:
     # recorded by the dispatcher's own thread, so at most twice this many chains of sends are
     # unrecorded when a process dies (reconciled on the next claim).
     OUTBOX_SEND_WORKERS = _env_int("OUTBOX_SEND_WORKERS", 4)
+    # Urgent lane (safety replies, pages, fault reports): claimed before any routine row, polled
+    # for every URGENT_POLL_SECONDS while a batch is sent, sent on URGENT_WORKERS threads of its own;
+    # routine sends never use more than (1 - URGENT_RESERVE) of the rate.
+    OUTBOX_URGENT_RESERVE = _env_float("OUTBOX_URGENT_RESERVE", 0.1)
+    OUTBOX_URGENT_WORKERS = _env_int("OUTBOX_URGENT_WORKERS", 2)
+    OUTBOX_URGENT_POLL_SECONDS = _env_float("OUTBOX_URGENT_POLL_SECONDS", 0.5)
     OUTBOX_TIME_BUDGET_SECONDS = _env_float("OUTBOX_TIME_BUDGET_SECONDS", 50.0)
     OUTBOX_LEASE_SECONDS = _env_float("OUTBOX_LEASE_SECONDS", 120.0)
     OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 8)
@@ -103,6 +109,15 @@ class BaseConfig:
     INBOUND_STALE_SECONDS = _env_float("INBOUND_STALE_SECONDS", 120.0)
     # GET /healthz answers 503 when a due message has waited this long in the outbox.
     HEALTH_OUTBOX_STALE_SECONDS = _env_float("HEALTH_OUTBOX_STALE_SECONDS", 600.0)
+    # ... or when more than this fraction of the sends tried in the window failed (at least MIN tried).
+    HEALTH_SEND_ERROR_RATE = _env_float("HEALTH_SEND_ERROR_RATE", 0.5)
+    HEALTH_SEND_ERROR_MIN_SENDS = _env_int("HEALTH_SEND_ERROR_MIN_SENDS", 10)
+    HEALTH_SEND_ERROR_WINDOW_SECONDS = _env_float("HEALTH_SEND_ERROR_WINDOW_SECONDS", 900.0)
+    # The platform's own faults (a health check failing this long) are told to each site's technical
+    # contact (its escalation policy) and to this platform-wide one, by SMS, voice or both.
+    PLATFORM_TECH_CONTACT_PHONE = _env("PLATFORM_TECH_CONTACT_PHONE")
+    PLATFORM_TECH_CONTACT_CHANNEL = _env("PLATFORM_TECH_CONTACT_CHANNEL", "sms")
+    PLATFORM_FAULT_DELAY_MINUTES = _env_int("PLATFORM_FAULT_DELAY_MINUTES", 5)
     HOSPITAL_PHONE_DEFAULT = _env("HOSPITAL_PHONE_DEFAULT", "+33100000000")
     # Check-ins (issue 3): planning horizon, chasing delays, call retries.
     CHECKIN_PLAN_HORIZON_HOURS = _env_int("CHECKIN_PLAN_HORIZON_HOURS", 48)

@@ -140,6 +140,7 @@ MATRIX: dict[str, Route] = {
     "reports.indicators": Route("GET", "/reports/indicators", HOSPITAL | {ADMIN}),
     "reports.tariffs": Route("GET", "/admin/tariffs", frozenset({ADMIN})),
     "oncall_admin.policy": Route("GET", "/admin/oncall/sites/{site}/policy", frozenset({ADMIN})),
+    "monitoring.index": Route("GET", "/admin/platform/", frozenset({ADMIN})),
 }
 
 # Endpoints deliberately outside the role matrix, with the reason and the test that covers them.
@@ -157,6 +158,8 @@ EXEMPT: dict[str, str] = {
     "paging.voice_page": "Twilio voice webhook of a page's call: signature + signed URL holding the page's "
                          "token (tests/test_oncall_voice.py)",
     "paging.voice_page_key": "as paging.voice_page, the key pressed (tests/test_oncall_voice.py)",
+    "monitoring.voice_fault": "Twilio voice webhook of a fault report's call: signature + signed URL "
+                              "(tests/test_platform_watch.py); says nothing about any patient",
     "health.healthz": "for external monitors: booleans and ages only, no patient data "
                       "(tests/test_health.py)",
 }

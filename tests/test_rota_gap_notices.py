@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.core.time import set_clock
 from app.notifications.models import OutboxEntry
-from app.notifications.segments import fits
+from app.notifications.segments import count_segments, fits
 from app.triage import oncall
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -68,8 +68,8 @@ def test_a_gap_is_texted_once_a_day_until_it_is_filled(app, world, db):
     assert sorted(n.to_number for n in notices) == sorted([world.nurse.phone, ADMIN_MOBILE])
     for notice in notices:
         assert "LYN" in notice.body and fits(notice.body, 2) and notice.ref.startswith(f"rota-gap:{world.site.id}:")
-        assert "lun. 10 mars 09:00" not in notice.body  # the gap starts when the shift ends
-        assert "mar. 11 mars 09:00" in notice.body
+        assert "lun. 10/03 09:00" not in notice.body  # the gap starts when the shift ends
+        assert "mar. 11/03 09:00" in notice.body and count_segments(notice.body)[0] == "GSM-7"
         assert world.patient.last_name not in notice.body
 
     _at(MONDAY_10H + timedelta(hours=1))

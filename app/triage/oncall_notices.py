@@ -57,7 +57,8 @@ def gap_text(site: Site, gaps: list[GapWarning], language: str | None) -> str:
     first = gaps[0]
 
     def local(value: datetime) -> str:
-        return format_datetime(value.astimezone(zone), "EEE d MMM HH:mm", locale=locale)
+        # Numeric dates: month names may hold characters outside GSM-7 ("août"), doubling the segments.
+        return format_datetime(value.astimezone(zone), "EEE dd/MM HH:mm", locale=locale)
 
     with force_locale(locale):
         text = _("Onco'Link %(site)s: nobody is on call from %(start)s to %(end)s. Red alerts would go to the "
