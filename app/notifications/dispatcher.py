@@ -65,6 +65,7 @@ from app.core.time import utcnow
 from app.extensions import db
 from config import ConfigError
 
+from . import models
 from .models import PRIORITY_URGENT, MessageChannel, OutboxEntry, OutboxState
 from .optout import mark_unsubscribed
 from .pacing import SendPacer, backoff_delay
@@ -402,7 +403,7 @@ class Dispatcher:
                  or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now)),
         )
         # The index's own predicate, word for word, so both databases use it.
-        to_send = OutboxEntry.state.in_([OutboxState.PENDING, OutboxState.SENDING])
+        to_send = models.to_send()
         lane = [OutboxEntry.priority == PRIORITY_URGENT] if urgent_only else []
         if fresh_only:
             lane.append(OutboxEntry.first_attempt_at.is_(None))

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.time import utcnow
 from app.extensions import db
 
-from .models import PRIORITY_ROUTINE, PRIORITY_URGENT, MessageChannel, OutboxEntry, OutboxState
+from .models import PRIORITY_ROUTINE, PRIORITY_URGENT, MessageChannel, OutboxEntry, OutboxState, given_up, to_send
 from .segments import count_segments
 
 MAX_SEGMENTS = 2
@@ -135,8 +135,8 @@ def entries_for_ref(ref: str) -> list[OutboxEntry]:
 def dead_entries(limit: int = 100) -> list[OutboxEntry]:
     """Messages the dispatcher gave up on, newest first: a nurse has to reach these patients."""
     return list(db.session.scalars(
-        select(OutboxEntry).where(OutboxEntry.state.in_([OutboxState.DEAD, OutboxState.FAILED]))
-        .order_by(OutboxEntry.id.desc()).limit(limit)))
+        select(OutboxEntry).where(given_up())
+        .order_by(OutboxEntry.created_at.desc(), OutboxEntry.id.desc()).limit(limit)))
 
 
 def state_counts() -> dict[str, int]:
@@ -150,7 +150,7 @@ def oldest_due(now: datetime | None = None) -> datetime | None:
     """When the longest-waiting due row became due (None when nothing waits)."""
     now = now or utcnow()
     return db.session.scalar(select(func.min(OutboxEntry.next_attempt_at)).where(
-        OutboxEntry.state == OutboxState.PENDING, OutboxEntry.next_attempt_at <= now))
+        to_send(), OutboxEntry.state == OutboxState.PENDING, OutboxEntry.next_attempt_at <= now))
 
 
 def requeue_dead(entry: OutboxEntry) -> None:

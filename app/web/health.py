@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, case, func, or_, select, text
 
 from app.core.time import utcnow
 from app.extensions import db
@@ -71,18 +71,16 @@ def _dispatcher(now: datetime, config, report: dict) -> bool:
 def send_error_rate(now: datetime, window_s: float) -> tuple[int, float]:
     """(sends tried, fraction of them failed) in the window: refused for good, given up, waiting for
     a retry after an error, or reported undelivered by the provider."""
-    from app.notifications.models import Direction, Message, OutboxEntry, OutboxState
+    from app.notifications.models import Message, OutboxEntry, OutboxState, given_up, undelivered as lost
 
     since = now - timedelta(seconds=window_s)
-    tried, errored = db.session.execute(
-        select(func.count(), func.sum(func.cast(or_(
-            OutboxEntry.state.in_([OutboxState.FAILED, OutboxState.DEAD]),
-            and_(OutboxEntry.state == OutboxState.PENDING, OutboxEntry.last_error_code.is_not(None))),
-            db.Integer)))
+    tried, errored = db.session.execute(  # ix_outbox_entry_first_attempt
+        select(func.count(), func.sum(case((or_(
+            given_up(), and_(OutboxEntry.state == OutboxState.PENDING, OutboxEntry.last_error_code.is_not(None))),
+            1), else_=0)))
         .where(OutboxEntry.first_attempt_at >= since)).one()
-    undelivered = db.session.scalar(select(func.count()).select_from(Message).where(
-        Message.direction == Direction.OUT, Message.status_updated_at >= since,
-        Message.status.in_(["failed", "undelivered"]))) or 0
+    undelivered = db.session.scalar(select(func.count()).select_from(Message).where(  # ix_message_undelivered
+        lost(), Message.status_updated_at >= since)) or 0
     tried = tried or 0
     return tried, (min(1.0, ((errored or 0) + undelivered) / tried) if tried else 0.0)
 

@@ -13,6 +13,9 @@ branch_labels = None
 depends_on = None
 
 _TO_SEND = "state IN ('pending', 'sending')"
+_GIVEN_UP = "state IN ('failed', 'dead')"
+_TRIED = "first_attempt_at IS NOT NULL"
+_UNDELIVERED = "status IN ('failed', 'undelivered', 'busy', 'no-answer', 'canceled')"
 
 
 def upgrade():
@@ -20,6 +23,14 @@ def upgrade():
     op.add_column("outbox_entry", sa.Column("priority", sa.Integer(), server_default="1", nullable=False))
     op.create_index("ix_outbox_entry_claim", "outbox_entry", ["priority", "next_attempt_at", "id"],
                     postgresql_where=sa.text(_TO_SEND), sqlite_where=sa.text(_TO_SEND))
+    # The claim index replaces (state, next_attempt_at), which SQLite would prefer for the claim.
+    op.drop_index("ix_outbox_entry_state_next_attempt_at", table_name="outbox_entry")
+    op.create_index("ix_outbox_entry_given_up", "outbox_entry", ["created_at"],
+                    postgresql_where=sa.text(_GIVEN_UP), sqlite_where=sa.text(_GIVEN_UP))
+    op.create_index("ix_outbox_entry_first_attempt", "outbox_entry", ["first_attempt_at"],
+                    postgresql_where=sa.text(_TRIED), sqlite_where=sa.text(_TRIED))
+    op.create_index("ix_message_undelivered", "message", ["status_updated_at"],
+                    postgresql_where=sa.text(_UNDELIVERED), sqlite_where=sa.text(_UNDELIVERED))
 
     with op.batch_alter_table("escalation_step") as batch_op:
         batch_op.add_column(sa.Column("channel", sa.String(length=5), server_default="sms", nullable=False))
@@ -102,6 +113,10 @@ def downgrade():
         batch_op.drop_constraint(op.f("ck_escalation_step_channel"), type_="check")
         batch_op.drop_column("channel")
 
+    op.drop_index("ix_message_undelivered", table_name="message")
+    op.drop_index("ix_outbox_entry_first_attempt", table_name="outbox_entry")
+    op.drop_index("ix_outbox_entry_given_up", table_name="outbox_entry")
+    op.create_index("ix_outbox_entry_state_next_attempt_at", "outbox_entry", ["state", "next_attempt_at"])
     op.drop_index("ix_outbox_entry_claim", table_name="outbox_entry")
     # Native DROP COLUMN (SQLite 3.35+): rebuilding the table would break its references.
     op.execute("ALTER TABLE outbox_entry DROP COLUMN priority")
