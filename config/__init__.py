@@ -81,8 +81,11 @@ class BaseConfig:
     TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # None: Twilio's own
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     TWILIO_TIMEOUT_SECONDS = _env_float("TWILIO_TIMEOUT_SECONDS", 10.0)
-    # Outbox dispatch: a long code sends ~1 segment/s, a short code or a service 100+/s.
-    OUTBOX_RATE_PER_SECOND = _env_float("OUTBOX_RATE_PER_SECOND", 1.0)
+    # Outbox dispatch, in messages per second; Twilio counts segments (our texts take 1 or 2), and
+    # queues, first in first out per sender, whatever goes beyond the sender's rate: keep under it.
+    # Default: a Twilio messaging service's default 10 segments/s (e.g. an alphanumeric sender) for
+    # texts of 2 segments. A French short code: 100 segments/s -> 50. A long code: 1 segment/s -> 0.5.
+    OUTBOX_RATE_PER_SECOND = _env_float("OUTBOX_RATE_PER_SECOND", 5.0)
     OUTBOX_RATE_BURST = _env_float("OUTBOX_RATE_BURST", 0.0)  # 0: rate / 10, at least 1
     OUTBOX_BATCH_SIZE = _env_int("OUTBOX_BATCH_SIZE", 50)
     # Threads that call the provider at once (each with its own Twilio client); results are
