@@ -232,10 +232,11 @@ def policy(site_id: int):
                                   yellow_days=form.yellow_days.data, workday_start=form.workday_start.data,
                                   workday_end=form.workday_end.data, fallback_channel=form.fallback_channel.data,
                                   out_of_hours_orange=form.out_of_hours_orange.data,
-                                  holiday_country=form.holiday_country.data,
+                                  holiday_country=form.holiday_country.data or "FR",
                                   holiday_subdivision=form.holiday_subdivision.data,
                                   tech_contact_phone=form.tech_contact_phone.data,
                                   tech_contact_channel=form.tech_contact_channel.data,
-                                  fault_delay_minutes=form.fault_delay_minutes.data)
+                                  fault_delay_minutes=5 if form.fault_delay_minutes.data is None
+                                  else form.fault_delay_minutes.data)
     return _save(form, save, site, "oncall_admin.policy", _("Policy saved."), "oncall/policy.html",
                  current=current)
