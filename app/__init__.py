@@ -99,7 +99,11 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     app.register_blueprint(webhooks_bp)  # /webhooks/twilio/..., CSRF-exempt, signature-checked
     app.register_blueprint(health_bp)  # /healthz for external monitoring: no sign-in, no patient data
+    from app.monitoring.views import bp as monitoring_bp
+
+    app.register_blueprint(monitoring_bp)  # /admin/platform/, and the TwiML of a fault report by call
     register_checkins(app)
+    register_signals(app)
     if app.config.get("DEMO_TOOLS"):
         from app.devtools.views import bp as devphone_bp
 
@@ -119,6 +123,13 @@ def register_checkins(app: Flask) -> None:
     from app.triage import subscribers as triage_subscribers
 
     triage_subscribers.connect()  # e.g. the provider's opt-out (21610) becomes a nurse's call
+
+
+def register_signals(app: Flask) -> None:
+    """Domains listening to the transport's signals (connected here, never by an import)."""
+    from app.triage.escalation import connect_signals
+
+    connect_signals()
 
 
 def register_hooks(app: Flask) -> None:

@@ -21,6 +21,9 @@ def init_commands(app: Flask) -> None:
 
     app.cli.add_command(outbox_cli)
     app.cli.add_command(spool_cli)
+    from app.monitoring.cli import health_cli
+
+    app.cli.add_command(health_cli)
     app.cli.add_command(demo_cmd)
 
 

@@ -12,6 +12,7 @@ from app.jobs.models import JobRun, SchedulerLease  # noqa: F401
 from app.triage.grading import GradingRule  # noqa: F401
 from app.triage.oncall import EscalationPolicy, EscalationStep, OnCallShift  # noqa: F401
 from app.triage.paging import AlertPage  # noqa: F401
+from app.monitoring.models import PlatformFault  # noqa: F401
 from app.adherence.models import AdherenceReport, AdherenceSnapshot, Dispensing  # noqa: F401
 from app.community.models import MedicationReconciliation, PharmacistInterview, Visit  # noqa: F401
 from app.reports.models import LedgerEntry, Tariff  # noqa: F401

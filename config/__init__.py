@@ -83,14 +83,23 @@ class BaseConfig:
     TWILIO_API_BASE_URL = _env("TWILIO_API_BASE_URL")  # None: Twilio's own
     PUBLIC_BASE_URL = _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
     TWILIO_TIMEOUT_SECONDS = _env_float("TWILIO_TIMEOUT_SECONDS", 10.0)
-    # Outbox dispatch: a long code sends ~1 segment/s, a short code or a service 100+/s.
-    OUTBOX_RATE_PER_SECOND = _env_float("OUTBOX_RATE_PER_SECOND", 1.0)
+    # Outbox dispatch, in messages per second; Twilio counts segments (our texts take 1 or 2), and
+    # queues, first in first out per sender, whatever goes beyond the sender's rate: keep under it.
+    # Default: a Twilio messaging service's default 10 segments/s (e.g. an alphanumeric sender) for
+    # texts of 2 segments. A French short code: 100 segments/s -> 50. A long code: 1 segment/s -> 0.5.
+    OUTBOX_RATE_PER_SECOND = _env_float("OUTBOX_RATE_PER_SECOND", 5.0)
     OUTBOX_RATE_BURST = _env_float("OUTBOX_RATE_BURST", 0.0)  # 0: rate / 10, at least 1
     OUTBOX_BATCH_SIZE = _env_int("OUTBOX_BATCH_SIZE", 50)
     # Threads that call the provider at once (each with its own Twilio client); results are
     # recorded by the dispatcher's own thread, so at most twice this many chains of sends are
     # unrecorded when a process dies (reconciled on the next claim).
     OUTBOX_SEND_WORKERS = _env_int("OUTBOX_SEND_WORKERS", 4)
+    # Urgent lane (safety replies, pages, fault reports): claimed before any routine row, polled
+    # for every URGENT_POLL_SECONDS while a batch is sent, sent on URGENT_WORKERS threads of its own;
+    # routine sends never use more than (1 - URGENT_RESERVE) of the rate.
+    OUTBOX_URGENT_RESERVE = _env_float("OUTBOX_URGENT_RESERVE", 0.1)
+    OUTBOX_URGENT_WORKERS = _env_int("OUTBOX_URGENT_WORKERS", 2)
+    OUTBOX_URGENT_POLL_SECONDS = _env_float("OUTBOX_URGENT_POLL_SECONDS", 0.5)
     OUTBOX_TIME_BUDGET_SECONDS = _env_float("OUTBOX_TIME_BUDGET_SECONDS", 50.0)
     OUTBOX_LEASE_SECONDS = _env_float("OUTBOX_LEASE_SECONDS", 120.0)
     OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 8)
@@ -112,6 +121,15 @@ class BaseConfig:
     SPOOL_MAX_ATTEMPTS = _env_int("SPOOL_MAX_ATTEMPTS", 10)  # refusals (not outages) before set aside
     SPOOL_RETRY_MAX_SECONDS = _env_float("SPOOL_RETRY_MAX_SECONDS", 1.0)  # drain retry while it is down
     HEALTH_SPOOL_STALE_SECONDS = _env_float("HEALTH_SPOOL_STALE_SECONDS", 60.0)  # /healthz 503 beyond
+    # ... or when more than this fraction of the sends tried in the window failed (at least MIN tried).
+    HEALTH_SEND_ERROR_RATE = _env_float("HEALTH_SEND_ERROR_RATE", 0.5)
+    HEALTH_SEND_ERROR_MIN_SENDS = _env_int("HEALTH_SEND_ERROR_MIN_SENDS", 10)
+    HEALTH_SEND_ERROR_WINDOW_SECONDS = _env_float("HEALTH_SEND_ERROR_WINDOW_SECONDS", 900.0)
+    # The platform's own faults (a health check failing this long) are told to each site's technical
+    # contact (its escalation policy) and to this platform-wide one, by SMS, voice or both.
+    PLATFORM_TECH_CONTACT_PHONE = _env("PLATFORM_TECH_CONTACT_PHONE")
+    PLATFORM_TECH_CONTACT_CHANNEL = _env("PLATFORM_TECH_CONTACT_CHANNEL", "sms")
+    PLATFORM_FAULT_DELAY_MINUTES = _env_int("PLATFORM_FAULT_DELAY_MINUTES", 5)
     HOSPITAL_PHONE_DEFAULT = _env("HOSPITAL_PHONE_DEFAULT", "+33100000000")
     # Check-ins (issue 3): planning horizon, chasing delays, call retries.
     CHECKIN_PLAN_HORIZON_HOURS = _env_int("CHECKIN_PLAN_HORIZON_HOURS", 48)

@@ -135,10 +135,12 @@ MATRIX: dict[str, Route] = {
     "oncall_admin.chain": Route("GET", "/admin/oncall/sites/{site}/chain", frozenset({ADMIN})),
     "oncall_admin.remove_step": Route("POST", "/admin/oncall/sites/{site}/chain/{step}/delete", frozenset({ADMIN})),
     "oncall_admin.move_step": Route("POST", "/admin/oncall/sites/{site}/chain/{step}/move", frozenset({ADMIN})),
+    "oncall_admin.step_channel": Route("POST", "/admin/oncall/sites/{site}/chain/{step}/channel", frozenset({ADMIN})),
     "reports.statements": Route("GET", "/reports/statements", HOSPITAL | {ADMIN}),
     "reports.indicators": Route("GET", "/reports/indicators", HOSPITAL | {ADMIN}),
     "reports.tariffs": Route("GET", "/admin/tariffs", frozenset({ADMIN})),
     "oncall_admin.policy": Route("GET", "/admin/oncall/sites/{site}/policy", frozenset({ADMIN})),
+    "monitoring.index": Route("GET", "/admin/platform/", frozenset({ADMIN})),
 }
 
 # Endpoints deliberately outside the role matrix, with the reason and the test that covers them.
@@ -153,6 +155,11 @@ EXEMPT: dict[str, str] = {
     "paging.link": "acknowledgement link sent by SMS: the single-use token is the credential "
                    "(tests/test_oncall_paging.py: forged, expired and used tokens refused)",
     "paging.link_acknowledge": "as paging.link, POST with CSRF (tests/test_oncall_paging.py)",
+    "paging.voice_page": "Twilio voice webhook of a page's call: signature + signed URL holding the page's "
+                         "token (tests/test_oncall_voice.py)",
+    "paging.voice_page_key": "as paging.voice_page, the key pressed (tests/test_oncall_voice.py)",
+    "monitoring.voice_fault": "Twilio voice webhook of a fault report's call: signature + signed URL "
+                              "(tests/test_platform_watch.py); says nothing about any patient",
     "health.healthz": "for external monitors: booleans and ages only, no patient data "
                       "(tests/test_health.py)",
 }

@@ -31,7 +31,7 @@ def test_all_well_is_200(client, db, scheduler_running):
     status, body = _health(client)
     assert (status, body["status"]) == (200, "ok")
     assert body["checks"] == {"database": True, "scheduler": True, "inbound_queue": True, "outbox": True,
-                              "spool": True}
+                              "dispatcher": True, "send_errors": True, "spool": True}
     assert 0 < body["scheduler_lease_expires_in_s"] <= 60
 
 
@@ -59,7 +59,7 @@ def test_unread_texts_and_a_stuck_outbox_are_503_without_patient_data(client, db
     body = response.get_json()
     assert response.status_code == 503
     assert body["checks"] == {"database": True, "scheduler": True, "inbound_queue": False, "outbox": False,
-                              "spool": True}
+                              "dispatcher": True, "send_errors": True, "spool": True}
     assert body["oldest_unread_inbound_age_s"] >= 600 and body["oldest_due_outbox_age_s"] >= 600
     text = response.get_data(as_text=True)
     for secret in (phone, last_name, "39,5", "saigne", "Bonjour"):

@@ -60,7 +60,10 @@ def test_no_acknowledgement_in_30_minutes_pages_the_next_person_then_the_fallbac
     assert [e.idempotency_key for e in page_bodies(alert.id)] == [f"page:{alert.id}:{n}" for n in range(5)]
     assert db.session.get(Alert, alert.id).escalation_level == 4
     notes = [a.note for a in actions(alert.id, "escalated")]
-    assert notes == ["level 1: coordinating_nurse", "level 2: fallback", "level 3: fallback", "level 4: fallback"]
+    # The switchboard is a landline: it is called, never texted.
+    assert notes == ["level 1: coordinating_nurse", "level 2: fallback (voice)", "level 3: fallback (voice)",
+                     "level 4: fallback (voice)"]
+    assert [e.channel for e in page_bodies(alert.id)] == ["sms", "sms", "voice", "voice", "voice"]
 
 
 def test_the_default_chain_goes_from_the_on_call_person_to_the_fallback(c, db):
@@ -179,9 +182,10 @@ def test_no_page_or_history_note_names_the_patient_or_a_symptom(c, db):
     for minutes in (30, 60, 90):
         at(minutes)
         escalate_alerts()
-    bodies = [e.body for e in page_bodies()]
+    entries = page_bodies()
+    bodies = [e.body for e in entries if e.channel == "sms"]  # the calls speak a fixed text (test_oncall_voice)
     notes = [a.note for alert in alerts for kind in ("paged", "escalated") for a in actions(alert.id, kind)]
-    assert len(bodies) == 8 and len(notes) == 8
+    assert len(entries) == 8 and len(bodies) == 4 and len(notes) == 8
     for text in bodies + notes:
         lowered = re.sub(r"/a/[a-z0-9_-]+", "/a/<token>", text.lower())  # a random token may hold "39"
         for patient in (c.patient, c.patient_no_team):

@@ -80,7 +80,18 @@ def test_a_red_alert_during_a_rota_gap_pages_the_fallback_at_once(c, db):
     assert entry.to_number == "+33472112233"
     [page] = pages_of(alert.id)
     assert (page.target, page.professional_id, page.level) == ("fallback", None, 2)
-    assert "OK" not in entry.body  # the fallback acknowledges by link
+    # A landline (the switchboard) cannot receive a text: it is called (tests/test_oncall_voice.py).
+    assert (entry.channel, entry.body, page.channel) == ("voice", None, "voice")
+    assert entry.twiml_path.startswith("/webhooks/twilio/page/") and entry.priority == 0
+
+
+def test_a_mobile_fallback_is_texted_and_acknowledges_by_link(c, db):
+    oncall.save_policy(c.site, ack_minutes=20, fallback_phone="+33611223344", fallback_label="Cadre de garde")
+    at(13 * 60)  # nobody on call
+    alert = red_alert(c.patient)
+    [entry] = page_bodies(alert.id)
+    assert (entry.to_number, entry.channel, entry.priority) == ("+33611223344", "sms", 0)
+    assert "OK" not in entry.body and "/a/" in entry.body  # the fallback acknowledges by link
     _assert_no_patient_data(entry.body, c.patient)
 
 
@@ -226,6 +237,7 @@ def test_a_link_to_an_alert_a_colleague_took_is_refused(c, db, client):
 
 
 def test_the_fallback_acknowledges_by_link_without_an_account(c, db, client, csrf_of):
+    oncall.save_policy(c.site, ack_minutes=30, fallback_phone="+33611223344", fallback_label="Cadre de garde")
     at(13 * 60)
     alert = red_alert(c.patient)
     db.session.commit()

@@ -17,6 +17,19 @@ One pass:
    in flight (then it waits until this batch is recorded): at a strict rate, idle time is
    never caught up.
 
+Two lanes. Rows are claimed in the order (priority, due time, id): urgent rows (priority 0:
+safety replies to patients, pages to professionals) before any routine row. While a batch is
+being sent, the main thread also looks for new urgent rows every ``urgent_poll_s`` and sends
+them at once on threads kept for them (``urgent_workers``), so an urgent row never waits behind
+a claimed routine batch; the pacer gives urgent sends the next free slot and keeps
+``urgent_reserve`` of the rate out of the routine lane's reach. Routine rows still leave in
+their order, one recipient's messages never overtake each other within a lane (an urgent one
+to a patient overtakes that patient's routine ones still waiting, never one in flight), and
+an urgent row tried before is left to the next batch's claim (reconciled first, as any other).
+A row the provider refuses for good (``failed``) or gave up on (``dead``) is announced with the
+``outbox_failed`` signal inside the transaction that records it (e.g. a failed page moves its
+alert to the next person at once).
+
 Why a row is never sent twice: a row is only resent after a reconciliation that found
 no unattributed provider message with the same recipient and body since its first attempt.
 A process killed between the provider's answer and the commit leaves the row ``sending``;
@@ -52,7 +65,8 @@ from app.core.time import utcnow
 from app.extensions import db
 from config import ConfigError
 
-from .models import MessageChannel, OutboxEntry, OutboxState
+from . import models
+from .models import PRIORITY_URGENT, MessageChannel, OutboxEntry, OutboxState
 from .optout import mark_unsubscribed
 from .pacing import SendPacer, backoff_delay
 from .providers import (
@@ -64,6 +78,7 @@ from .providers import (
     SmsProvider,
     TemporaryProviderError,
 )
+from .signals import FailedSend, outbox_failed
 from .status import insert_outbound_messages, record_outbound
 
 log = logging.getLogger("oncolink.notifications")
@@ -86,6 +101,9 @@ class DispatchSettings:
     reconcile_skew_s: float = 120.0
     provider_timeout_s: float = 10.0
     send_workers: int = 4  # provider calls in flight at once (threads)
+    urgent_reserve: float = 0.1  # fraction of the rate the routine lane never uses
+    urgent_workers: int = 2  # more threads, for urgent sends only
+    urgent_poll_s: float = 0.5  # how often a busy dispatcher looks for new urgent rows
 
     def __post_init__(self) -> None:
         if self.lease_s <= 2 * self.provider_timeout_s + 1:
@@ -94,6 +112,10 @@ class DispatchSettings:
             raise ConfigError("OUTBOX_MAX_ATTEMPTS must be at least 1")
         if self.send_workers < 1:
             raise ConfigError("OUTBOX_SEND_WORKERS must be at least 1")
+        if not 0.0 <= self.urgent_reserve < 1.0:
+            raise ConfigError("OUTBOX_URGENT_RESERVE is a fraction of the rate, from 0 to below 1")
+        if self.urgent_workers < 1 or self.urgent_poll_s <= 0:
+            raise ConfigError("OUTBOX_URGENT_WORKERS must be at least 1 and OUTBOX_URGENT_POLL_SECONDS above 0")
 
     @classmethod
     def from_config(cls, config: Any) -> DispatchSettings:
@@ -111,6 +133,9 @@ class DispatchSettings:
             reconcile_skew_s=float(config["OUTBOX_RECONCILE_SKEW_SECONDS"]),
             provider_timeout_s=float(config.get("TWILIO_TIMEOUT_SECONDS", 10.0)),
             send_workers=int(config.get("OUTBOX_SEND_WORKERS") or 4),
+            urgent_reserve=float(config.get("OUTBOX_URGENT_RESERVE", 0.1)),
+            urgent_workers=int(config.get("OUTBOX_URGENT_WORKERS") or 2),
+            urgent_poll_s=float(config.get("OUTBOX_URGENT_POLL_SECONDS") or 0.5),
         )
 
     @property
@@ -133,6 +158,11 @@ class Claim:
     first_attempt_at: datetime
     claimed_until: datetime
     tried_before: bool
+    priority: int = 1
+
+    @property
+    def urgent(self) -> bool:
+        return self.priority == PRIORITY_URGENT
 
 
 @dataclass
@@ -177,13 +207,19 @@ class Dispatcher:
         self.settings = settings
         self._monotonic = monotonic
         burst = settings.rate_burst or settings.rate_per_second / 10
-        self.pacer = SendPacer(settings.rate_per_second, burst=burst, monotonic=monotonic, sleep=sleep)
+        self.pacer = SendPacer(settings.rate_per_second, burst=burst, monotonic=monotonic, sleep=sleep,
+                               reserve=settings.urgent_reserve)
         self.rng = rng or random.Random()
 
     # ------------------------------------------------------------------ the loop
 
-    def run(self, *, batch_size: int | None = None, time_budget_s: float | None = None) -> DispatchStats:
-        """Send due rows until none is due or the time budget is spent (0: no budget)."""
+    def run(self, *, batch_size: int | None = None, time_budget_s: float | None = None,
+            urgent_only: bool = False) -> DispatchStats:
+        """Send due rows until none is due or the time budget is spent (0: no budget).
+
+        ``urgent_only``: the urgent lane alone (e.g. the platform watcher, from another process,
+        sends its own fault reports, and any page or safety reply waiting, when the scheduler is
+        down)."""
         stats = DispatchStats()
         started = self._monotonic()
         budget = self.settings.time_budget_s if time_budget_s is None else time_budget_s
@@ -191,8 +227,11 @@ class Dispatcher:
         if db.session.new or db.session.dirty or db.session.deleted:
             raise RuntimeError("the dispatcher commits on its own: commit or roll back first")
         db.session.rollback()  # start from no open transaction
+        self._urgent_only = urgent_only
+        self._next_poll = time.monotonic() + self.settings.urgent_poll_s
         with sqlite_immediate_transactions(), ThreadPoolExecutor(
-                self.settings.send_workers, thread_name_prefix="outbox-send") as pool:
+                self.settings.send_workers + self.settings.urgent_workers,
+                thread_name_prefix="outbox-send") as pool:
             self._loop(stats, self._batch_limit(batch_size), deadline, pool)
         stats.elapsed_s = round(self._monotonic() - started, 3)
         return stats
@@ -209,7 +248,7 @@ class Dispatcher:
         while deadline is None or self._monotonic() < deadline:
             claims = held
             if not claims:
-                claims = self.claim(limit)
+                claims = self.claim(limit, urgent_only=self._urgent_only)
                 stats.claimed += len(claims)
             if not claims:
                 return
@@ -269,36 +308,69 @@ class Dispatcher:
         threads never wait for a claim (at a strict rate, time lost is never caught up). It joins
         this one unless it holds a row tried before (reconciled only when nothing of ours is in
         flight) or a message to a recipient whose send is in flight (order): then it is returned,
-        to be dispatched once this batch is recorded."""
-        waiting: deque[list[Claim]] = deque(chains)
-        in_flight: dict[Future, str] = {}  # -> recipient
+        to be dispatched once this batch is recorded.
+
+        Meanwhile new urgent rows are claimed every ``urgent_poll_s`` and sent on the threads
+        kept for them; no chain starts while a send to its recipient is in flight."""
+        waiting: deque[list[Claim]] = deque(c for c in chains if not c[0].urgent)
+        urgent: deque[list[Claim]] = deque(c for c in chains if c[0].urgent)
+        in_flight: dict[Future, tuple[str, bool]] = {}  # -> (recipient, urgent lane)
         released, held, claim_ahead = 0, [], True
 
+        def start(queue: deque[list[Claim]], lane_urgent: bool, cap: int) -> None:
+            skipped: list[list[Claim]] = []
+            while queue and sum(1 for _to, u in in_flight.values() if u == lane_urgent) < cap:
+                chain = queue.popleft()
+                if chain[0].to_number in {to for to, _u in in_flight.values()}:
+                    skipped.append(chain)  # one send at a time to one recipient
+                    continue
+                future = pool.submit(self._send_chain, chain, deadline)
+                in_flight[future] = (chain[0].to_number, lane_urgent)
+            queue.extendleft(reversed(skipped))
+
         def refill() -> None:
-            while waiting and len(in_flight) < self.settings.send_workers:
-                chain = waiting.popleft()
-                in_flight[pool.submit(self._send_chain, chain, deadline)] = chain[0].to_number
+            start(urgent, True, self.settings.urgent_workers)
+            start(waiting, False, self.settings.send_workers)
 
         refill()
         while in_flight:
-            if not waiting and claim_ahead and not released:
+            if not waiting and not urgent and claim_ahead and not released and not self._urgent_only:
                 ahead = self.claim(limit)
                 stats.claimed += len(ahead)
-                busy = set(in_flight.values())
+                busy = {to for to, _u in in_flight.values()}
                 if ahead and not any(c.tried_before or c.to_number in busy for c in ahead):
-                    waiting.extend(_chains(ahead))
+                    for chain in _chains(ahead):
+                        (urgent if chain[0].urgent else waiting).append(chain)
                     refill()
                 else:
                     held, claim_ahead = ahead, False
-            done, _running = wait(in_flight, return_when=FIRST_COMPLETED)
+            done, _running = wait(in_flight, timeout=self._poll_in(), return_when=FIRST_COMPLETED)
             for future in done:
                 del in_flight[future]
+            if not released:  # past the time budget a poll's claims come back released: nothing lost
+                urgent.extend(self._poll_urgent(stats))
             refill()
             released += self._record([outcome for future in done for outcome in future.result()], stats)
+        leftover = [c for chain in (*urgent, *waiting) for c in chain]
+        if leftover:  # only when sends were handed back (time budget): none of these started
+            stats.released += self.release(leftover)
         if released and held:
             stats.released += self.release(held)
             held = []
         return released == 0, held
+
+    def _poll_in(self) -> float:
+        return max(0.0, self._next_poll - time.monotonic())
+
+    def _poll_urgent(self, stats: DispatchStats) -> list[list[Claim]]:
+        """New urgent rows (never tried: those are reconciled first, by a batch's claim), when the
+        poll interval has passed."""
+        if time.monotonic() < self._next_poll:
+            return []
+        self._next_poll = time.monotonic() + self.settings.urgent_poll_s
+        claims = self.claim(self.settings.urgent_workers * 4, urgent_only=True, fresh_only=True)
+        stats.claimed += len(claims)
+        return _chains(claims)
 
     def _send_chain(self, chain: list[Claim], deadline: float | None) -> list[Outcome]:
         """In a sending thread: one recipient's claims, in order, each paced."""
@@ -307,7 +379,7 @@ class Dispatcher:
             if self._stop_before(claim, deadline):
                 outcomes.extend(Outcome(c, released=True) for c in chain[index:])
                 break
-            ticket = self.pacer.acquire()
+            ticket = self.pacer.acquire(urgent=claim.urgent)
             try:
                 outcomes.append(Outcome(claim, result=self._send(claim)))
             except ProviderError as exc:
@@ -318,8 +390,11 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ claim / release
 
-    def claim(self, limit: int) -> list[Claim]:
-        """Mark up to ``limit`` due rows ``sending`` and commit; returns them as plain values."""
+    def claim(self, limit: int, *, urgent_only: bool = False, fresh_only: bool = False) -> list[Claim]:
+        """Mark up to ``limit`` due rows ``sending`` and commit; returns them as plain values.
+
+        Urgent rows first, then by due time (the partial index ``ix_outbox_entry_claim``, read in
+        order). ``urgent_only``: the urgent lane alone; ``fresh_only``: rows never tried."""
         now = utcnow()
         until = now + timedelta(seconds=self.settings.lease_s)
         due = or_(
@@ -327,11 +402,16 @@ class Dispatcher:
             and_(OutboxEntry.state == OutboxState.SENDING,
                  or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now)),
         )
+        # The index's own predicate, word for word, so both databases use it.
+        to_send = models.to_send()
+        lane = [OutboxEntry.priority == PRIORITY_URGENT] if urgent_only else []
+        if fresh_only:
+            lane.append(OutboxEntry.first_attempt_at.is_(None))
         query = (select(OutboxEntry.id, OutboxEntry.channel, OutboxEntry.to_number, OutboxEntry.body,
                         OutboxEntry.twiml_path, OutboxEntry.patient_id, OutboxEntry.ref,
-                        OutboxEntry.attempts, OutboxEntry.first_attempt_at)
-                 .where(due, OutboxEntry.next_attempt_at <= now)
-                 .order_by(OutboxEntry.next_attempt_at, OutboxEntry.id)
+                        OutboxEntry.attempts, OutboxEntry.first_attempt_at, OutboxEntry.priority)
+                 .where(to_send, due, OutboxEntry.next_attempt_at <= now, *lane)
+                 .order_by(OutboxEntry.priority, OutboxEntry.next_attempt_at, OutboxEntry.id)
                  .limit(limit))
         if is_postgres():
             query = query.with_for_update(skip_locked=True)
@@ -353,7 +433,8 @@ class Dispatcher:
         return [Claim(id=row.id, channel=row.channel, to_number=row.to_number, body=row.body,
                       twiml_path=row.twiml_path, patient_id=row.patient_id, ref=row.ref,
                       attempts=row.attempts + 1, first_attempt_at=row.first_attempt_at or now,
-                      claimed_until=until, tried_before=row.first_attempt_at is not None)
+                      claimed_until=until, tried_before=row.first_attempt_at is not None,
+                      priority=row.priority)
                 for row in rows]
 
     def release(self, claims: list[Claim]) -> int:
@@ -515,6 +596,8 @@ class Dispatcher:
                 claim.attempts, base_s=self.settings.backoff_base_s, max_s=self.settings.backoff_max_s,
                 jitter=self.settings.backoff_jitter, rng=self.rng)
         if self._fenced_update(claim, values):
+            if values["state"] == OutboxState.DEAD:
+                self._announce_failure(claim, OutboxState.DEAD, error)
             db.session.commit()
             if values["state"] == OutboxState.DEAD:
                 stats.dead += 1
@@ -537,6 +620,19 @@ class Dispatcher:
             return
         if error.code == ERROR_UNSUBSCRIBED:
             mark_unsubscribed(claim.to_number, source=f"provider error {error.code}")
+        self._announce_failure(claim, OutboxState.FAILED, error)
         db.session.commit()
         stats.failed += 1
         log.info("outbox %s: refused by the provider (%s)", claim.id, error.description)
+
+    def _announce_failure(self, claim: Claim, state: str, error: ProviderError) -> None:
+        """``outbox_failed`` in this transaction; a listener's failure never loses the record."""
+        if not outbox_failed.receivers:
+            return
+        failed = FailedSend(id=claim.id, channel=claim.channel, ref=claim.ref, state=str(state),
+                            error_code=error.code, urgent=claim.urgent)
+        try:
+            with db.session.begin_nested():
+                outbox_failed.send(failed)
+        except Exception as exc:  # noqa: BLE001 - the failure itself is recorded; listeners catch up
+            log.error("outbox %s: a listener of its failure failed (%s)", claim.id, type(exc).__name__)

@@ -34,7 +34,7 @@ from app.core.db import is_postgres
 from app.core.time import utcnow
 from app.extensions import db
 
-from .models import Direction, Message, MessageChannel
+from .models import PRIORITY_ROUTINE, PRIORITY_URGENT, Direction, Message, MessageChannel
 from .outbox import check_sms, enqueue_sms_rows
 
 log = logging.getLogger("oncolink.notifications")
@@ -248,7 +248,8 @@ def _reply_rows(inbound: Message, replies: list[str]) -> list[dict]:
     rows = []
     for n, reply in enumerate(replies):
         row = dict(to=inbound.from_number or "", body=str(reply), idempotency_key=f"sms-reply:{inbound.id}:{n}",
-                   purpose="sms_reply", patient_id=inbound.patient_id, ref=inbound.ref)
+                   purpose="sms_reply", patient_id=inbound.patient_id, ref=inbound.ref,
+                   priority=_reply_priority(n, reply))
         try:
             check_sms(row["to"], row["body"], row["idempotency_key"])
         except ValueError as exc:  # not a phone number we can text, or a reply too long
@@ -256,6 +257,11 @@ def _reply_rows(inbound: Message, replies: list[str]) -> list[dict]:
             continue
         rows.append(row)
     return rows
+
+
+def _reply_priority(n: int, reply: str) -> int:
+    """Urgent for a reply the conversation marked urgent (its safety reply), routine for the rest."""
+    return PRIORITY_URGENT if getattr(reply, "urgent", False) else PRIORITY_ROUTINE
 
 
 def queued_count() -> int:

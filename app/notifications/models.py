@@ -16,6 +16,33 @@ class OutboxState(StrEnum):
     DEAD = "dead"  # gave up after too many temporary failures; shown to nurses
 
 
+# Predicates of the outbox's partial indexes. Written out literally in the queries that use them
+# (bound parameters would hide them from the planners), see ``to_send()`` and ``given_up()``.
+TO_SEND = "state IN ('pending', 'sending')"
+GIVEN_UP = "state IN ('failed', 'dead')"
+# Final statuses of an outbound text or call that did not reach anyone (both channels).
+UNDELIVERED = "status IN ('failed', 'undelivered', 'busy', 'no-answer', 'canceled')"
+
+
+def to_send():
+    """SQL: the outbox row is still to send (the claim index's own predicate, literally)."""
+    return db.text("outbox_entry." + TO_SEND)
+
+
+def undelivered():
+    """SQL: the message's final status says it did not arrive (its index's predicate, literally)."""
+    return db.text("message." + UNDELIVERED)
+
+
+def given_up():
+    """SQL: the outbox row was refused for good or given up (its index's predicate, literally)."""
+    return db.text("outbox_entry." + GIVEN_UP)
+
+# Outbox lanes: the dispatcher claims urgent rows first and keeps part of the rate for them.
+PRIORITY_URGENT = 0  # a safety reply to a patient, a page to a professional, a platform fault
+PRIORITY_ROUTINE = 1  # everything else (check-in questions, reminders, ...)
+
+
 class MessageChannel(StrEnum):
     SMS = "sms"
     VOICE = "voice"
@@ -40,6 +67,8 @@ class OutboxEntry(db.Model):
     purpose = db.Column(db.String(40), nullable=False)
     ref = db.Column(db.String(120), index=True)
     patient_id = db.Column(db.Integer, db.ForeignKey("patient.id"), index=True)
+    # 0 urgent, 1 routine (checked by the outbox service): the claim order is (priority, due, id).
+    priority = db.Column(db.Integer, nullable=False, default=PRIORITY_ROUTINE, server_default="1")
     state = db.Column(db.String(10), nullable=False, default=OutboxState.PENDING)
     attempts = db.Column(db.Integer, nullable=False, default=0)
     next_attempt_at = db.Column(UTCDateTime(), nullable=False, default=utcnow)
@@ -57,7 +86,19 @@ class OutboxEntry(db.Model):
         db.CheckConstraint(
             "state IN ('pending', 'sending', 'sent', 'failed', 'dead')", name="state"
         ),
-        db.Index("ix_outbox_entry_state_next_attempt_at", "state", "next_attempt_at"),
+        # The dispatcher's claim, in its order, over the rows still to send only (a few
+        # thousand at most, whatever the size of the table): urgent first, then by due time.
+        # Also the oldest due row (health). No index on state alone: SQLite would pick it for the
+        # claim and sort the whole backlog.
+        db.Index("ix_outbox_entry_claim", "priority", "next_attempt_at", "id",
+                 postgresql_where=db.text(TO_SEND), sqlite_where=db.text(TO_SEND)),
+        # Messages given up (nurses' and triage lists), newest first.
+        db.Index("ix_outbox_entry_given_up", "created_at",
+                 postgresql_where=db.text(GIVEN_UP), sqlite_where=db.text(GIVEN_UP)),
+        # Sends tried in a recent window (the send error rate of the health checks).
+        db.Index("ix_outbox_entry_first_attempt", "first_attempt_at",
+                 postgresql_where=db.text("first_attempt_at IS NOT NULL"),
+                 sqlite_where=db.text("first_attempt_at IS NOT NULL")),
     )
 
     def __repr__(self) -> str:
@@ -93,6 +134,9 @@ class Message(db.Model):
         # The inbound queue (status "queued"): small whatever the size of the message table.
         db.Index("ix_message_inbound_queue", "id", postgresql_where=db.text("status = 'queued'"),
                  sqlite_where=db.text("status = 'queued'")),
+        # Messages reported undelivered, by when (health checks, delivery failures).
+        db.Index("ix_message_undelivered", "status_updated_at",
+                 postgresql_where=db.text(UNDELIVERED), sqlite_where=db.text(UNDELIVERED)),
     )
 
     def __repr__(self) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.time import utcnow
 from app.extensions import db
 
-from .models import MessageChannel, OutboxEntry, OutboxState
+from .models import PRIORITY_ROUTINE, PRIORITY_URGENT, MessageChannel, OutboxEntry, OutboxState, given_up, to_send
 from .segments import count_segments
 
 MAX_SEGMENTS = 2
@@ -76,6 +76,12 @@ def counting_writes():
         _writes.count = previous
 
 
+def _check_priority(priority: int) -> int:
+    if priority not in (PRIORITY_URGENT, PRIORITY_ROUTINE):
+        raise ValueError("priority is 0 (urgent) or 1 (routine)")
+    return priority
+
+
 def check_sms(to: str, body: str, idempotency_key: str) -> None:
     """ValueError unless this SMS can be queued: E.164 recipient, key, 1 to 2 segments."""
     _check_number(to)
@@ -89,12 +95,16 @@ def check_sms(to: str, body: str, idempotency_key: str) -> None:
 
 def enqueue_sms(*, to: str, body: str, idempotency_key: str, purpose: str,
                 patient_id: int | None = None, ref: str | None = None,
-                not_before: datetime | None = None) -> OutboxEntry:
-    """Queue one SMS (flushed, not committed); the same key twice returns the first row."""
+                not_before: datetime | None = None, priority: int = PRIORITY_ROUTINE) -> OutboxEntry:
+    """Queue one SMS (flushed, not committed); the same key twice returns the first row.
+
+    ``priority``: ``PRIORITY_URGENT`` (a safety reply, a page) leaves before any routine row
+    and has part of the sending rate kept for it; ``PRIORITY_ROUTINE`` otherwise."""
     check_sms(to, body, idempotency_key)
     return _add_once(OutboxEntry(
         idempotency_key=idempotency_key, channel=MessageChannel.SMS, to_number=to, body=body,
-        purpose=purpose, patient_id=patient_id, ref=ref, state=OutboxState.PENDING,
+        purpose=purpose, patient_id=patient_id, ref=ref, priority=_check_priority(priority),
+        state=OutboxState.PENDING,
         attempts=0, next_attempt_at=not_before or utcnow(), created_at=utcnow(),
     ))
 
@@ -102,7 +112,8 @@ def enqueue_sms(*, to: str, body: str, idempotency_key: str, purpose: str,
 def enqueue_sms_rows(rows: list[dict]) -> int:
     """Queue many SMS in one statement (flushed with it, not committed); keys already present are
     skipped, as ``enqueue_sms`` would return their first row. Each row: ``to``, ``body``,
-    ``idempotency_key``, ``purpose``, optional ``patient_id`` and ``ref``; rows that ``enqueue_sms``
+    ``idempotency_key``, ``purpose``, optional ``patient_id``, ``ref`` and ``priority`` (default
+    routine); rows that ``enqueue_sms``
     would refuse raise ``ValueError`` before anything is written. Returns the rows written."""
     if not rows:
         return 0
@@ -112,8 +123,8 @@ def enqueue_sms_rows(rows: list[dict]) -> int:
         check_sms(row["to"], row["body"], row["idempotency_key"])
         values.append(dict(idempotency_key=row["idempotency_key"], channel=MessageChannel.SMS, to_number=row["to"],
                            body=row["body"], purpose=row["purpose"], patient_id=row.get("patient_id"),
-                           ref=row.get("ref"), state=OutboxState.PENDING, attempts=0, next_attempt_at=now,
-                           created_at=now))
+                           ref=row.get("ref"), priority=_check_priority(row.get("priority", PRIORITY_ROUTINE)),
+                           state=OutboxState.PENDING, attempts=0, next_attempt_at=now, created_at=now))
     db.session.flush()
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -126,7 +137,7 @@ def enqueue_sms_rows(rows: list[dict]) -> int:
 
 def enqueue_call(*, to: str, idempotency_key: str, purpose: str, twiml_path: str,
                  patient_id: int | None = None, ref: str | None = None,
-                 not_before: datetime | None = None) -> OutboxEntry:
+                 not_before: datetime | None = None, priority: int = PRIORITY_ROUTINE) -> OutboxEntry:
     """Queue one automated call; the provider fetches its TwiML from PUBLIC_BASE_URL + twiml_path."""
     _check_number(to)
     _check_key(idempotency_key)
@@ -135,7 +146,7 @@ def enqueue_call(*, to: str, idempotency_key: str, purpose: str, twiml_path: str
     return _add_once(OutboxEntry(
         idempotency_key=idempotency_key, channel=MessageChannel.VOICE, to_number=to,
         twiml_path=twiml_path, purpose=purpose, patient_id=patient_id, ref=ref,
-        state=OutboxState.PENDING, attempts=0, next_attempt_at=not_before or utcnow(),
+        priority=_check_priority(priority), state=OutboxState.PENDING, attempts=0, next_attempt_at=not_before or utcnow(),
         created_at=utcnow(),
     ))
 
@@ -148,8 +159,8 @@ def entries_for_ref(ref: str) -> list[OutboxEntry]:
 def dead_entries(limit: int = 100) -> list[OutboxEntry]:
     """Messages the dispatcher gave up on, newest first: a nurse has to reach these patients."""
     return list(db.session.scalars(
-        select(OutboxEntry).where(OutboxEntry.state.in_([OutboxState.DEAD, OutboxState.FAILED]))
-        .order_by(OutboxEntry.id.desc()).limit(limit)))
+        select(OutboxEntry).where(given_up())
+        .order_by(OutboxEntry.created_at.desc(), OutboxEntry.id.desc()).limit(limit)))
 
 
 def state_counts() -> dict[str, int]:
@@ -163,7 +174,7 @@ def oldest_due(now: datetime | None = None) -> datetime | None:
     """When the longest-waiting due row became due (None when nothing waits)."""
     now = now or utcnow()
     return db.session.scalar(select(func.min(OutboxEntry.next_attempt_at)).where(
-        OutboxEntry.state == OutboxState.PENDING, OutboxEntry.next_attempt_at <= now))
+        to_send(), OutboxEntry.state == OutboxState.PENDING, OutboxEntry.next_attempt_at <= now))
 
 
 def requeue_dead(entry: OutboxEntry) -> None:

@@ -9,16 +9,18 @@ from .dispatcher import Dispatcher, DispatchSettings
 from .providers import get_provider
 
 
-def dispatch_outbox(*, batch_size: int | None = None, time_budget_s: float | None = None) -> dict[str, Any]:
+def dispatch_outbox(*, batch_size: int | None = None, time_budget_s: float | None = None,
+                    urgent_only: bool = False) -> dict[str, Any]:
     """Send the due outbox rows at the configured rate; commits per claim and per send.
 
-    Safe to run again at any time, and from several processes at once.
+    Safe to run again at any time, and from several processes at once. ``urgent_only``: the
+    urgent lane alone (the platform watcher sends its reports, and any page waiting, itself).
     """
     app = current_app._get_current_object()
     provider = get_provider(app)
     try:
         stats = Dispatcher(provider, DispatchSettings.from_config(app.config)).run(
-            batch_size=batch_size, time_budget_s=time_budget_s)
+            batch_size=batch_size, time_budget_s=time_budget_s, urgent_only=urgent_only)
     finally:
         provider.close()
     return stats.as_dict()

@@ -24,9 +24,17 @@ from app.web.access import roles_required
 from app.web.forms import apply_errors
 
 from . import oncall
-from .oncall_forms import ConfirmForm, MoveForm, PolicyForm, ShiftForm, StepForm
+from .oncall_forms import ChannelForm, ConfirmForm, MoveForm, PolicyForm, ShiftForm, StepForm
 
 bp = Blueprint("oncall_admin", __name__)
+
+
+@bp.app_template_filter("page_channel_label")
+def page_channel_label(value: str | None) -> str:
+    """Text message, voice call, ... (also for the triage and alert pages)."""
+    from .oncall_channels import CHANNEL_LABELS
+
+    return "" if value is None else str(CHANNEL_LABELS.get(value, value))
 
 GAP_WINDOW = timedelta(days=7)
 ROTA_PAST = timedelta(days=1)
@@ -142,10 +150,31 @@ def chain(site_id: int):
     form.professional_id.choices = [("", "—")] + _people_choices(site)
 
     def save():
-        return oncall.add_step(site, kind=form.kind.data, professional_id=form.professional_id.data)
+        return oncall.add_step(site, kind=form.kind.data, professional_id=form.professional_id.data,
+                               channel=form.channel.data or "sms")
     steps = oncall.steps_of(site.id)
     return _save(form, save, site, "oncall_admin.chain", _("Step added."), "oncall/chain.html",
-                 steps=steps, move=MoveForm(), policy=oncall.effective_policy(site.id))
+                 steps=steps, move=MoveForm(), channel_form=ChannelForm(), policy=oncall.effective_policy(site.id))
+
+
+@bp.route("/sites/<int:site_id>/chain/<int:step_id>/channel", methods=["POST"])
+@login_required
+@roles_required(Role.ADMIN)
+def step_channel(site_id: int, step_id: int):
+    """Page a step by text, call or both; refused (with the reason) when its number cannot receive it."""
+    site = _site(site_id)
+    step = _own(oncall.EscalationStep, step_id, site)
+    form = ChannelForm()
+    if form.validate_on_submit():
+        try:
+            oncall.set_step_channel(step, form.channel.data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            flash(" ".join(m for msgs in exc.errors.values() for m in msgs), "error")
+        else:
+            db.session.commit()
+            flash(_("Step saved."), "success")
+    return redirect(url_for("oncall_admin.chain", site_id=site.id))
 
 
 @bp.route("/sites/<int:site_id>/chain/<int:step_id>/delete", methods=["POST"])
@@ -189,7 +218,11 @@ def policy(site_id: int):
         "ack_minutes": current.ack_minutes, "fallback_phone": current.fallback_phone,
         "fallback_label": current.fallback_label if current.configured else _("Hospital line"),
         "orange_working_hours": current.orange_working_hours, "yellow_days": current.yellow_days,
-        "workday_start": current.workday_start, "workday_end": current.workday_end})
+        "workday_start": current.workday_start, "workday_end": current.workday_end,
+        "fallback_channel": current.fallback_channel, "out_of_hours_orange": current.out_of_hours_orange,
+        "holiday_country": current.holiday_country, "holiday_subdivision": current.holiday_subdivision or "",
+        "tech_contact_phone": current.tech_contact_phone or "", "tech_contact_channel": current.tech_contact_channel,
+        "fault_delay_minutes": current.fault_delay_minutes})
 
     def save():
         return oncall.save_policy(site, ack_minutes=form.ack_minutes.data, fallback_phone=form.fallback_phone.data,
@@ -197,6 +230,13 @@ def policy(site_id: int):
                                   region=current_app.config["DEFAULT_PHONE_REGION"],
                                   orange_working_hours=form.orange_working_hours.data,
                                   yellow_days=form.yellow_days.data, workday_start=form.workday_start.data,
-                                  workday_end=form.workday_end.data)
+                                  workday_end=form.workday_end.data, fallback_channel=form.fallback_channel.data,
+                                  out_of_hours_orange=form.out_of_hours_orange.data,
+                                  holiday_country=form.holiday_country.data or "FR",
+                                  holiday_subdivision=form.holiday_subdivision.data,
+                                  tech_contact_phone=form.tech_contact_phone.data,
+                                  tech_contact_channel=form.tech_contact_channel.data,
+                                  fault_delay_minutes=5 if form.fault_delay_minutes.data is None
+                                  else form.fault_delay_minutes.data)
     return _save(form, save, site, "oncall_admin.policy", _("Policy saved."), "oncall/policy.html",
                  current=current)

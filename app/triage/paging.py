@@ -1,8 +1,12 @@
-"""Paging professionals about red alerts, and their acknowledgement by SMS reply or signed link.
+"""Paging professionals about red alerts, and their acknowledgement by SMS reply, signed link or
+the keypad of a call.
 
-A page is an outbox SMS written in the transaction that raises (or escalates) the alert.
-Its text names only the site code and how to acknowledge: no patient, no symptom. The
-link carries a random token; only its keyed digest is stored, it works once, for 24 h.
+A page is an outbox SMS, an outbox call, or both, written in the transaction that raises (or
+escalates) the alert, in the outbox's urgent lane. Its text names only the site code and how to
+acknowledge: no patient, no symptom. The link carries a random token; only its keyed digest is
+stored, it works once, for 24 h. A call fetches its TwiML from a signed URL holding the same
+token (``paging_views``): the message is spoken in the person's language, three times, and
+pressing 1 acknowledges.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from enum import StrEnum
 
 from flask import current_app
 from flask_babel import force_locale
+from itsdangerous import URLSafeSerializer
 from flask_babel import gettext as _
 from sqlalchemy import insert, or_, select
 
@@ -26,11 +31,13 @@ from app.core.audit import AuditContext
 from app.core.db import UTCDateTime
 from app.core.time import utcnow
 from app.extensions import db
-from app.notifications.outbox import enqueue_sms
+from app.notifications.models import OutboxEntry
+from app.notifications.outbox import PRIORITY_URGENT, enqueue_call, enqueue_sms
 from app.notifications.segments import fits
 
 from .models import Alert, AlertAction, AlertStatus
 from .oncall import ChainStep, Policy, StepKind, chains_for, on_call_now, policies_for
+from .oncall_channels import PageChannel, resolve
 
 log = logging.getLogger("oncolink.triage")
 
@@ -49,6 +56,7 @@ class TargetKind(StrEnum):
 class AckVia(StrEnum):
     SMS = "sms"
     LINK = "link"
+    VOICE = "voice"  # pressed 1 during the page's call
 
 
 class AlertPage(db.Model):
@@ -62,11 +70,16 @@ class AlertPage(db.Model):
     target = db.Column(db.String(15), nullable=False)
     professional_id = db.Column(db.Integer, db.ForeignKey("professional.id"), index=True)
     phone = db.Column(db.String(20), nullable=False)
+    # sms, voice or both: the text (or the call) is ``outbox_id``; with both, the call is ``call_outbox_id``.
+    channel = db.Column(db.String(5), nullable=False, default="sms", server_default="sms")
     outbox_id = db.Column(db.Integer, db.ForeignKey("outbox_entry.id"), nullable=False)
+    call_outbox_id = db.Column(db.Integer, db.ForeignKey("outbox_entry.id"))
     sent_at = db.Column(UTCDateTime(), nullable=False)
     token_digest = db.Column(db.String(64), nullable=False, unique=True)
     acknowledged_at = db.Column(UTCDateTime())
-    acknowledged_via = db.Column(db.String(4))
+    acknowledged_via = db.Column(db.String(5))
+    # Every channel of the page failed (refused, dead, undelivered, call not answered).
+    failed_at = db.Column(UTCDateTime())
 
     professional = db.relationship("Professional")
 
@@ -74,7 +87,8 @@ class AlertPage(db.Model):
         # One page per level of an alert: two escalation runs at once cannot both page it.
         db.UniqueConstraint("alert_id", "level", name="uq_alert_page_alert_level"),
         db.CheckConstraint("target IN ('on_call', 'professional', 'fallback')", name="target"),
-        db.CheckConstraint("acknowledged_via IS NULL OR acknowledged_via IN ('sms', 'link')", name="via"),
+        db.CheckConstraint("acknowledged_via IS NULL OR acknowledged_via IN ('sms', 'link', 'voice')", name="via"),
+        db.CheckConstraint("channel IN ('sms', 'voice', 'both')", name="channel"),
     )
 
     def __repr__(self) -> str:
@@ -88,6 +102,7 @@ class Target:
     phone: str
     professional: Professional | None = None
     label: str = ""
+    channel: str = PageChannel.SMS  # resolved: sms, voice or both
 
     @property
     def role(self) -> str:
@@ -111,13 +126,13 @@ class SiteContext:
     def target_at(self, level: int) -> Target | None:
         """The target of ``level``, or None when that step cannot be paged now."""
         if level >= len(self.chain):
-            return Target(level, TargetKind.FALLBACK, self.policy.fallback_phone, None, self.policy.fallback_label)
+            return self.fallback(level)
         step = self.chain[level]
         prof = self.on_call if step.kind == StepKind.ON_CALL else self.people.get(step.professional_id)
         if prof is None or not prof.active or not prof.phone:
             return None
         kind = TargetKind.ON_CALL if step.kind == StepKind.ON_CALL else TargetKind.PROFESSIONAL
-        return Target(level, kind, prof.phone, prof)
+        return Target(level, kind, prof.phone, prof, channel=resolve(step.channel, prof.phone))
 
     def first_target(self) -> Target:
         if self.chain[0].kind == StepKind.ON_CALL and self.on_call is None:
@@ -136,8 +151,9 @@ class SiteContext:
             level += 1
 
     def fallback(self, level: int) -> Target:
-        return Target(max(level, len(self.chain)), TargetKind.FALLBACK, self.policy.fallback_phone, None,
-                      self.policy.fallback_label)
+        phone = self.policy.fallback_phone
+        return Target(max(level, len(self.chain)), TargetKind.FALLBACK, phone, None, self.policy.fallback_label,
+                      channel=resolve(self.policy.fallback_channel, phone))
 
 
 def site_contexts(site_ids, now: datetime) -> dict[int, SiteContext]:
@@ -197,6 +213,55 @@ def _page_insert():
     return dialect_insert(AlertPage).on_conflict_do_nothing()
 
 
+def _voice_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="oncolink-page-voice")
+
+
+VOICE_PREFIX = "/webhooks/twilio/page"
+
+
+def voice_page_path(alert_id: int, level: int, token: str) -> str:
+    """The TwiML URL of a page's call: signed, and holding the page's token (its credential)."""
+    return f"{VOICE_PREFIX}/{_voice_serializer().dumps([alert_id, level, token])}"
+
+
+def read_voice_path(signed: str) -> tuple[int, int, str] | None:
+    """(alert, level, token) of a signed call URL, or None when it was not made here."""
+    from itsdangerous import BadSignature
+
+    try:
+        alert_id, level, token = _voice_serializer().loads(signed)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return int(alert_id), int(level), str(token)
+
+
+def _queue_page(alert: Alert, target: Target, token: str,
+                site_code: str) -> tuple[OutboxEntry, OutboxEntry | None] | None:
+    """The page's outbox rows (its text and/or call, urgent); None when a concurrent pass wrote
+    this level already (the key is the claim: the transport hands back its row, whose token differs)."""
+    prof = target.professional
+    key = f"page:{alert.id}:{target.level}"
+    rows: list = []
+    if target.channel in (PageChannel.SMS, PageChannel.BOTH):
+        body = page_text(site_code=site_code, alert_id=alert.id, link=page_link(token),
+                         can_reply=prof is not None, language=prof.language if prof else None)
+        entry = enqueue_sms(to=target.phone, body=body, idempotency_key=key, purpose=PAGE_PURPOSE,
+                            ref=f"alert:{alert.id}", priority=PRIORITY_URGENT)
+        if entry.body != body:
+            return None
+        rows.append(entry)
+    if target.channel in (PageChannel.VOICE, PageChannel.BOTH):
+        path = voice_page_path(alert.id, target.level, token)
+        entry = enqueue_call(to=target.phone, idempotency_key=key if not rows else key + ":call",
+                             purpose=PAGE_PURPOSE, twiml_path=path, ref=f"alert:{alert.id}",
+                             priority=PRIORITY_URGENT)
+        if entry.twiml_path != path:
+            return None
+        rows.append(entry)
+    return rows[0], (rows[1] if len(rows) > 1 else None)
+
+
 def send_pages(items: list[tuple[Alert, Target, str]], *, kind: str, now: datetime) -> list[Target]:
     """Queue one page per (alert, target, site code) and record it; returns the targets paged.
 
@@ -210,37 +275,40 @@ def send_pages(items: list[tuple[Alert, Target, str]], *, kind: str, now: dateti
     for alert, target, site_code in items:
         token = secrets.token_urlsafe(16)
         prof = target.professional
-        body = page_text(site_code=site_code, alert_id=alert.id, link=page_link(token),
-                         can_reply=prof is not None, language=prof.language if prof else None)
         try:
-            entry = enqueue_sms(to=target.phone, body=body, idempotency_key=f"page:{alert.id}:{target.level}",
-                                purpose=PAGE_PURPOSE, ref=f"alert:{alert.id}")
+            queued = _queue_page(alert, target, token, site_code)
         except ValueError as exc:  # a number the transport refuses: logged, retried next pass
             log.error("alert %s could not be paged at level %s (%s)", alert.id, target.level, type(exc).__name__)
             continue
-        if entry.body != body:
+        if queued is None:
             continue  # paged already by a concurrent pass
+        first, call = queued
         rows.append({"alert_id": alert.id, "level": target.level, "target": str(target.kind),
                      "professional_id": prof.id if prof else None, "phone": target.phone,
-                     "outbox_id": entry.id, "sent_at": now, "token_digest": _digest(token)})
+                     "channel": str(target.channel), "outbox_id": first.id,
+                     "call_outbox_id": call.id if call is not None else None,
+                     "sent_at": now, "token_digest": _digest(token)})
         done.append((alert, target))
     if not rows:
         return []
     db.session.execute(_page_insert(), rows)
     db.session.execute(insert(AlertAction), [
-        {"alert_id": alert.id, "kind": kind, "note": f"level {target.level}: {target.role}", "at": now}
+        {"alert_id": alert.id, "kind": kind, "at": now,
+         "note": f"level {target.level}: {target.role}" + ("" if target.channel == PageChannel.SMS
+                                                            else f" ({target.channel})")}
         for alert, target in done])
     for alert, target in done:
         alert.escalation_level = target.level
         audit.record("alert_" + kind, patient_id=alert.patient_id, obj=alert,
-                     detail={"level": target.level, "target": str(target.kind),
+                     detail={"level": target.level, "target": str(target.kind), "channel": str(target.channel),
                              "professional_id": target.professional.id if target.professional else None})
     db.session.flush()
     return [target for _alert, target in done]
 
 
 def page_for_new_alert(alert: Alert) -> Target | None:
-    """Page level 0 of the site's chain about a new red alert, in the caller's transaction."""
+    """Page level 0 of the site's chain about a new red alert (or an orange one out of hours), in
+    the caller's transaction."""
     now = utcnow()
     context = site_contexts([alert.site_id], now)[alert.site_id]
     paged = send_pages([(alert, context.first_target(), context.code)], kind="paged", now=now)

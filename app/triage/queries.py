@@ -121,16 +121,90 @@ def open_tasks(site_id: int, limit: int = 100) -> list[NurseTask]:
     ))
 
 
-def undelivered(site_id: int, *, days: int = 14, limit: int = 50) -> list:
-    """Messages to the site's patients that could not be sent (permanent failure or gave up)."""
+@dataclass(frozen=True)
+class FailedSend:
+    """A message that did not reach its recipient, with what it was for."""
+
+    entry: object  # the OutboxEntry
+    status: str  # the outbox state (failed, dead) or the provider's final status (undelivered, no-answer...)
+    error_code: int | None
+    patient: Patient | None = None  # a message to a patient
+    page: object | None = None  # an AlertPage: a page to a professional or the fallback
+    notice: str | None = None  # another kind of message of the site (e.g. "rota_gap")
+
+    @property
+    def when(self) -> datetime:
+        return self.entry.created_at
+
+
+def undelivered(site_id: int, *, days: int = 14, limit: int = 50) -> list[FailedSend]:
+    """Messages of the site that could not be delivered (refused for good, given up, undelivered,
+    a call not answered), newest first, whatever they are tied to: a patient of the site, a page
+    about one of its alerts, a notice to its staff. Five statements at most."""
     from datetime import timedelta
 
-    from app.notifications.models import OutboxEntry
+    from sqlalchemy import and_, or_
+
+    from app.notifications.models import Message, MessageChannel, OutboxEntry, given_up, undelivered
+
+    from .escalation import CALL_FAILED, SMS_FAILED
+    from .paging import AlertPage
 
     since = utcnow() - timedelta(days=days)
-    return list(db.session.execute(
-        select(OutboxEntry, Patient).join(Patient, Patient.id == OutboxEntry.patient_id)
-        .where(Patient.site_id == site_id, OutboxEntry.state.in_(["failed", "dead"]),
-               OutboxEntry.created_at >= since)
-        .order_by(OutboxEntry.created_at.desc()).limit(limit)
-    ).all())
+    # The candidates through two small partial indexes, then the site's among them.
+    candidates = set(db.session.scalars(select(OutboxEntry.id).where(given_up(), OutboxEntry.created_at >= since)))
+    lost = {row.outbox_id: (row.status, row.error_code) for row in db.session.execute(
+        select(Message.outbox_id, Message.status, Message.error_code)
+        .where(undelivered(), Message.status_updated_at >= since, Message.outbox_id.is_not(None),
+               or_(and_(Message.channel == MessageChannel.SMS, Message.status.in_(SMS_FAILED)),
+                   and_(Message.channel == MessageChannel.VOICE, Message.status.in_(CALL_FAILED)))))}
+    candidates |= set(lost)
+    if not candidates:
+        return []
+    page_of_site = select(AlertPage.id).join(Alert, Alert.id == AlertPage.alert_id).where(
+        Alert.site_id == site_id,
+        or_(AlertPage.outbox_id == OutboxEntry.id, AlertPage.call_outbox_id == OutboxEntry.id)).exists()
+    entries = list(db.session.scalars(
+        select(OutboxEntry).outerjoin(Patient, Patient.id == OutboxEntry.patient_id)
+        .where(OutboxEntry.id.in_(sorted(candidates)),
+               or_(Patient.site_id == site_id, page_of_site, OutboxEntry.ref.like(f"rota-gap:{site_id}:%")))
+        .order_by(OutboxEntry.created_at.desc(), OutboxEntry.id.desc()).limit(limit)))
+    rows = [(entry, *lost.get(entry.id, (None, None))) for entry in entries]
+    if not rows:
+        return []
+    ids = [entry.id for entry, _s, _c in rows]
+    pages = {}
+    for page in db.session.scalars(select(AlertPage).where(
+            or_(AlertPage.outbox_id.in_(ids), AlertPage.call_outbox_id.in_(ids)))
+            .options(selectinload(AlertPage.professional))):
+        pages[page.outbox_id] = page
+        if page.call_outbox_id:
+            pages[page.call_outbox_id] = page
+    patient_ids = {entry.patient_id for entry, _s, _c in rows if entry.patient_id}
+    patients = {p.id: p for p in db.session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))} \
+        if patient_ids else {}
+    out = []
+    for entry, status, code in rows:
+        out.append(FailedSend(entry, status if entry.state not in ("failed", "dead") else entry.state,
+                              entry.last_error_code or code, patients.get(entry.patient_id), pages.get(entry.id),
+                              "rota_gap" if (entry.ref or "").startswith("rota-gap:") else None))
+    return out
+
+
+def pages_of_alert(alert_id: int) -> list[tuple]:
+    """(page, [(channel, outbox entry, provider status)]) of an alert, in level order: who was paged,
+    how, and what became of each text and call."""
+    from app.notifications.models import Message, OutboxEntry
+
+    from .paging import AlertPage
+
+    pages = list(db.session.scalars(select(AlertPage).where(AlertPage.alert_id == alert_id)
+                                    .options(selectinload(AlertPage.professional)).order_by(AlertPage.level)))
+    ids = [i for p in pages for i in (p.outbox_id, p.call_outbox_id) if i]
+    if not ids:
+        return [(p, []) for p in pages]
+    entries = {e.id: e for e in db.session.scalars(select(OutboxEntry).where(OutboxEntry.id.in_(ids)))}
+    statuses = dict(db.session.execute(select(Message.outbox_id, Message.status)
+                                       .where(Message.outbox_id.in_(ids))).all())
+    return [(p, [(entries[i].channel, entries[i], statuses.get(i)) for i in (p.outbox_id, p.call_outbox_id) if i])
+            for p in pages]

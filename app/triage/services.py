@@ -16,6 +16,7 @@ from app.core.time import utcnow
 from app.extensions import db
 
 from .models import Alert, AlertAction, AlertStatus, NurseTask, Severity, TaskStatus
+from .out_of_hours import closed_on, should_page
 from .paging import page_for_new_alert
 
 # Default deadlines per severity (DESIGN.md section 8); sites will override them (issue 4).
@@ -27,16 +28,17 @@ DEFAULT_SLA = {
 }
 
 
-def add_working_hours(start: datetime, hours: float, tz_name: str, day_start: int, day_end: int) -> datetime:
+def add_working_hours(start: datetime, hours: float, tz_name: str, day_start: int, day_end: int,
+                      closed=frozenset()) -> datetime:
     """``start`` plus ``hours`` counted only Monday to Friday between ``day_start`` and ``day_end``
-    in the site's time zone (public holidays are not known to the platform)."""
+    in the site's time zone, skipping the days in ``closed`` (its public holidays)."""
     tz = ZoneInfo(tz_name or "Europe/Paris")
     local = start.astimezone(tz)
     left = timedelta(hours=hours)
     while True:
         opening = local.replace(hour=day_start, minute=0, second=0, microsecond=0)
         closing = opening + timedelta(hours=day_end - day_start)
-        if local.weekday() >= 5 or local >= closing:
+        if local.weekday() >= 5 or local.date() in closed or local >= closing:
             local = (opening + timedelta(days=1))
             continue
         if local < opening:
@@ -69,7 +71,7 @@ def deadlines(keys: set[tuple[int, str]], now: datetime) -> dict[tuple[int, str]
             out[(site_id, severity)] = now + timedelta(minutes=policy.ack_minutes)
         elif severity == Severity.ORANGE:
             out[(site_id, severity)] = add_working_hours(now, policy.orange_working_hours, zones[site_id],
-                                                         policy.workday_start, policy.workday_end)
+                                                         policy.workday_start, policy.workday_end, closed_on(policy))
         elif severity == Severity.YELLOW:
             out[(site_id, severity)] = now + timedelta(days=policy.yellow_days)
         else:
@@ -101,6 +103,8 @@ def raise_alert(*, patient_id: int, severity: str, source: str, reason_code: str
         else:  # one page per check-in: the page already on its way covers this one
             alert.paged_with_id = lead.id
             db.session.add(AlertAction(alert=alert, kind="grouped", note=f"paged with alert {lead.id}", at=now))
+    elif should_page(alert, now):  # an instruction out of hours ("pause until the nurse calls")
+        page_for_new_alert(alert)
     return alert
 
 

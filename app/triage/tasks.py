@@ -15,3 +15,12 @@ def escalate_alerts(now: datetime | None = None) -> dict:
     """
     with unit_of_work():
         return escalate_due(now)
+
+
+def notify_rota_gaps(now: datetime | None = None) -> dict:
+    """Text the site's admins and coordinating nurses about the rota gaps of the next 72 hours,
+    once a day per person until the gap is filled; commits once (``oncall_notices``)."""
+    from .oncall_notices import notify_gaps
+
+    with unit_of_work():
+        return notify_gaps(now)

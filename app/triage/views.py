@@ -73,7 +73,8 @@ def alert(alert_id: int):
         group = [a for a in queries.patient_alerts(alert.patient_id) if (a.group_id or a.id) == alert.group_id
                  and a.id != alert.id]
     return render_then_commit("triage/alert.html", alert=alert, group=group, ack_form=AcknowledgeForm(),
-                           action_form=ActionForm(), resolve_form=ResolveForm())
+                           action_form=ActionForm(), resolve_form=ResolveForm(),
+                           pages=queries.pages_of_alert(alert.id))
 
 
 def _act(alert_id: int, form_class, apply):
