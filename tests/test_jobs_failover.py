@@ -91,7 +91,9 @@ def test_default_timings_keep_the_failover_promise(app, db, tmp_path: Path):
 
         # 3. SIGTERM: the holder finishes its run, releases the lease; a fresh standby takes it.
         standby = spawn("three")
-        time.sleep(3)  # the new standby is up and polling
+        wait_for(lambda: "started (lease" in logs[standby].read_text(errors="replace"), 60,
+                 what="the new standby to poll")
+        time.sleep(1.5)  # past its first try
         assert _holder_pid() == holder
         stopped_at = _signal_just_after_a_renewal(holder, lambda pid: os.kill(pid, signal.SIGTERM))
         measured["SIGTERM"] = _takeover_seconds(standby, stopped_at, CLEAN_STOP_LIMIT)

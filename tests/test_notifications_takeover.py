@@ -66,7 +66,8 @@ def test_a_page_in_flight_at_kill_9_reaches_the_phone_once_soon_after_the_takeov
         first = spawn("one")
         wait_for(lambda: _holder_pid() == first, 60, what="the first scheduler to hold the lease")
         second = spawn("two")
-        time.sleep(3)  # the standby is up and polling
+        wait_for(lambda: "started (lease" in logs[second].read_text(errors="replace"), 60,
+                 what="the standby to poll")
 
         fake.slow_for(ACCEPTED_SLOWLY, 300)
         fake.slow_for(NEVER_TAKEN, 300, accepted=False)

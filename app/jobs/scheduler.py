@@ -115,6 +115,9 @@ class SchedulerService:
             raise ValueError("the scheduler lease needs SCHEDULER_LEASE_SECONDS > SCHEDULER_RENEW_DEADLINE_SECONDS"
                              " > 1.2 x SCHEDULER_RETRY_SECONDS > 0")
         self.max_workers = int(config["SCHEDULER_MAX_WORKERS"])
+        # PostgreSQL cuts off a lease or job-store transaction frozen this long (lock_timeout and
+        # idle_in_transaction_session_timeout): a frozen holder delays a takeover at most that much.
+        self.cutoff = max(1.0, min(self.lease_seconds / 2, 2 * self.retry_seconds))
         self.holder = lease.new_holder_id()
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -215,7 +218,7 @@ class SchedulerService:
         if self._inflight:
             return  # runs started under a lost lease are still finishing here
         started = time.monotonic()
-        got = lease.acquire(self.holder, self.lease_seconds)
+        got = lease.acquire(self.holder, self.lease_seconds, cutoff=self.cutoff)
         if got is None:
             return
         if self._stopping.is_set():  # asked to stop while waiting for the database
@@ -245,7 +248,7 @@ class SchedulerService:
 
     def _keep_lease(self) -> None:
         started = time.monotonic()
-        if lease.renew(self.holder, self.lease_seconds):
+        if lease.renew(self.holder, self.lease_seconds, cutoff=self.cutoff):
             self._lease_deadline = started + self.renew_deadline
             return
         log.warning("lease taken over by another scheduler: stop scheduling")
@@ -271,8 +274,8 @@ class SchedulerService:
         options: dict = {"pool_pre_ping": True}
         if db.engine.dialect.name == "postgresql":
             # The store's transactions are tiny: a frozen holder must not keep its row locks
-            # (and so block the standby's registration) for longer than half a lease.
-            ms = int(max(self.lease_seconds / 2, 1.0) * 1000)
+            # (and so block the standby's registration) for longer than the cut-off.
+            ms = int(self.cutoff * 1000)
             options["connect_args"] = {"options": f"-c idle_in_transaction_session_timeout={ms} -c lock_timeout={ms}"}
         return options
 
@@ -296,7 +299,7 @@ class SchedulerService:
             if held and time.monotonic() - last_renewal >= self.retry_seconds:
                 last_renewal = time.monotonic()
                 try:
-                    held = lease.renew(self.holder, self.lease_seconds)
+                    held = lease.renew(self.holder, self.lease_seconds, cutoff=self.cutoff)
                 except Exception as exc:
                     log.error("lease renewal while stopping: %s", safe_error(exc).splitlines()[0])
             time.sleep(0.05)
