@@ -117,6 +117,9 @@ def demo_cmd(host: str, port: int, no_scheduler: bool, database_url: str | None)
     if database_url is None and os.environ.get("ONCOLINK_DATABASE_URL"):
         click.echo("ONCOLINK_DATABASE_URL is set in this environment: the demo ignores it and runs on its "
                    f"own database, {url.removeprefix('sqlite:///')} (--database URL names another one).")
+    if os.environ.get("ONCOLINK_SMS_PROVIDER", "console") != "console":
+        click.echo("ONCOLINK_SMS_PROVIDER is set in this environment: the demo ignores it and prints "
+                   "its text messages here.")
     try:
         check_demo_database(url)
     except DemoRefused as exc:

@@ -119,10 +119,11 @@ def test_make_demo_ignores_an_exported_database_url_and_says_why(app, db, tree, 
 
     port = _free_port()
     log = tmp_path / "demo.log"
-    output = _serve_then_stop(_make_demo(tree, log, f"--port {port}", ONCOLINK_DATABASE_URL=DATABASE_URL),
-                              log, port)
+    output = _serve_then_stop(_make_demo(tree, log, f"--port {port}", ONCOLINK_DATABASE_URL=DATABASE_URL,
+                                         ONCOLINK_SMS_PROVIDER="twilio"), log, port)
 
     assert "ONCOLINK_DATABASE_URL is set in this environment: the demo ignores it" in output
+    assert "ONCOLINK_SMS_PROVIDER is set in this environment: the demo ignores it" in output
     assert str(tree / "instance" / "demo.db") in output
     assert DATABASE_URL not in output  # a URL may carry a password: never printed
     assert _snapshot(db) == before  # same tables, same rows
