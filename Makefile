@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/test
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: demo test test-postgres test-all deps browser translations lint bench clean
 
@@ -23,10 +24,12 @@ browser:
 	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)) ; \
 	  else echo "install Debian's chromium (sudo apt-get install chromium) for the browser tests" >&2; exit 1; fi; }
 
-## Run the platform: web + scheduler in one process, SQLite, console SMS, demo data, logins printed.
+## Run the platform: web + scheduler in one process, console SMS, demo data, logins printed. Always on
+## its own SQLite file instance/demo.db, whatever ONCOLINK_DATABASE_URL says; DEMO_ARGS="--database URL"
+## names another database (refused unless empty or made by the demo), DEMO_ARGS="--port 5001" another port.
 demo: deps
 	mkdir -p instance
-	ONCOLINK_ENV=development $(BIN)/flask --app wsgi demo
+	ONCOLINK_ENV=development $(BIN)/flask --app wsgi demo $(DEMO_ARGS)
 
 ## Run the whole test suite (SQLite by default; set TEST_DATABASE_URL for PostgreSQL).
 test: deps browser

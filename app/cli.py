@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -54,11 +55,15 @@ def seed_demo_cmd(patients: int, if_empty: bool):
     """Fill an empty database with synthetic demo data (never in production)."""
     from app.demo import seed_demo
 
+    from app.demo import DemoRefused
+
     if current_app.config["ENV_NAME"] == "production":
         raise click.ClickException("demo data is refused in production")
     try:
         with unit_of_work():
             logins = seed_demo(patients)
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
     except RuntimeError as exc:
         if if_empty:
             click.echo(f"demo data: skipped ({exc})")
@@ -99,19 +104,46 @@ def create_admin_cmd(email: str, first_name: str, last_name: str):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-scheduler", is_flag=True, help="Serve the pages only.")
-def demo_cmd(host: str, port: int, no_scheduler: bool):
-    """Development only: migrate, seed demo data, then serve web + scheduler in one process."""
+@click.option("--database", "database_url", metavar="URL", default=None,
+              help="Run on this database instead of instance/demo.db; refused unless it is empty or "
+                   "was made by the demo.")
+def demo_cmd(host: str, port: int, no_scheduler: bool, database_url: str | None):
+    """Development only: migrate, seed demo data, then serve web + scheduler in one process.
+
+    Runs on its own database, instance/demo.db, whatever ONCOLINK_DATABASE_URL says, with the
+    console SMS provider whatever ONCOLINK_SMS_PROVIDER says."""
+    from app import create_app
+    from app.demo import DemoRefused, check_demo_database, demo_database_url, mark_demo_database
+
+    if current_app.config["ENV_NAME"] != "development":
+        raise click.ClickException("the demo runs with ONCOLINK_ENV=development only")
+    url = database_url or demo_database_url(current_app.instance_path)
+    if database_url is None and os.environ.get("ONCOLINK_DATABASE_URL"):
+        click.echo("ONCOLINK_DATABASE_URL is set in this environment: the demo ignores it and runs on its "
+                   f"own database, {url.removeprefix('sqlite:///')} (--database URL names another one).")
+    if os.environ.get("ONCOLINK_SMS_PROVIDER", "console") != "console":
+        click.echo("ONCOLINK_SMS_PROVIDER is set in this environment: the demo ignores it and prints "
+                   "its text messages here.")
+    try:
+        check_demo_database(url)
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(current_app.instance_path).mkdir(parents=True, exist_ok=True)
+    mark_demo_database(url)
+    app = create_app("development", {"SQLALCHEMY_DATABASE_URI": url, "SMS_PROVIDER": "console"})
+    with app.app_context():
+        _serve_demo(app, host, port, no_scheduler)
+
+
+def _serve_demo(app: Flask, host: str, port: int, no_scheduler: bool) -> None:
     from flask_migrate import upgrade
     from werkzeug.serving import run_simple
 
-    app = current_app._get_current_object()
-    if app.config["ENV_NAME"] != "development":
-        raise click.ClickException("the demo runs with ONCOLINK_ENV=development only")
-    upgrade()
     from app.demo import demo_logins, seed_demo
-
+    from app.extensions import db
     from app.pathways.catalogue import seed_catalogue
 
+    upgrade()
     with unit_of_work():
         seed_catalogue()
     try:
@@ -119,8 +151,6 @@ def demo_cmd(host: str, port: int, no_scheduler: bool):
             logins = seed_demo()
     except RuntimeError:
         logins = demo_logins()
-    from app.extensions import db
-
     db.session.remove()  # end the CLI's transaction: on SQLite it would hold the write lock
     scheduler = None
     if not no_scheduler:

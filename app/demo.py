@@ -1,7 +1,11 @@
-"""Synthetic demo data: three cancer centres, their community partners, ~40 patients.
+"""Synthetic demo data: three cancer centres, their community partners, ~40 patients, and the
+guard that keeps the demo on a database of its own.
 
 Every person here is invented; phone numbers are in ranges reserved for fiction
-(ARCEP: 01 99 00, 06 39 98 ...). Never run against a production database.
+(ARCEP: 01 99 00, 06 39 98 ...). Never run against a production database: ``make demo`` runs on
+``instance/demo.db`` whatever ``ONCOLINK_DATABASE_URL`` says, a database named with ``--database``
+is refused unless it is empty or was made by the demo (``check_demo_database``), demo data is
+refused in production, and the demo accounts and password do not work there (app/auth/demo_guard).
 """
 from __future__ import annotations
 
@@ -9,8 +13,15 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, select
+import sqlite3
+from pathlib import Path
 
+from flask import current_app
+from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from app.auth.demo_guard import DEMO_EMAIL_DOMAIN, DEMO_PASSWORD, is_demo_email
 from app.auth.services import hash_password
 from app.care.models import CareTeamMember, Organisation, Patient, Professional, Site
 from app.core.roles import Role
@@ -19,7 +30,13 @@ from app.extensions import db
 from app.pathways.catalogue import seed_catalogue
 from app.pathways.models import Drug, Enrolment, EnrolmentEvent, Prescription, PrescriptionEvent, review_due
 
-DEMO_PASSWORD = "oncolink-demo-2026"
+# The demo's own database, in the instance folder; and the table that marks a database as made by it.
+DEMO_DATABASE_FILE = "demo.db"
+DEMO_MARKER_TABLE = "oncolink_demo"
+
+
+class DemoRefused(Exception):
+    """The demo will not run here (the message says why); nothing was changed."""
 
 FIRST = ["Marie", "Jean", "Françoise", "Michel", "Monique", "Alain", "Catherine", "Philippe", "Nathalie",
          "Patrick", "Isabelle", "Bernard", "Sylvie", "Daniel", "Martine", "Christian", "Nicole", "Gérard",
@@ -43,6 +60,7 @@ class DemoLogin:
 
 
 def _prof(email, first, last, role, org, site=None, phone=None):
+    assert is_demo_email(email)  # the address refused in production
     p = Professional(email=email, password_hash=hash_password(DEMO_PASSWORD), first_name=first,
                      last_name=last, role=role, organisation=org, site=site, phone=phone, language="fr")
     db.session.add(p)
@@ -51,6 +69,8 @@ def _prof(email, first, last, role, org, site=None, phone=None):
 
 def seed_demo(n_patients: int = 40, rng_seed: int = 2026) -> list[DemoLogin]:
     """Create the demo circuit if the database has no professional yet; return the logins."""
+    if current_app.config.get("ENV_NAME") == "production":
+        raise DemoRefused("demo data is refused in production")
     if db.session.scalar(select(func.count()).select_from(Professional)):
         raise RuntimeError("the database already has accounts; demo data is only for an empty database")
     rng = random.Random(rng_seed)
@@ -171,7 +191,7 @@ def seed_demo(n_patients: int = 40, rng_seed: int = 2026) -> list[DemoLogin]:
 def demo_logins() -> list[DemoLogin]:
     """The demo accounts already in the database (for printing at start-up)."""
     rows = db.session.scalars(
-        select(Professional).where(Professional.email.like("%@demo.oncolink.fr")).order_by(Professional.id)
+        select(Professional).where(Professional.email.like("%@" + DEMO_EMAIL_DOMAIN)).order_by(Professional.id)
     )
     wanted = []
     seen_roles_per_place = set()
@@ -183,3 +203,79 @@ def demo_logins() -> list[DemoLogin]:
         seen_roles_per_place.add(key)
         wanted.append(DemoLogin(p.email, p.role, place))
     return wanted
+
+
+# -- the demo's database ------------------------------------------------------------------------
+
+def demo_database_url(instance_path: str) -> str:
+    return f"sqlite:///{Path(instance_path) / DEMO_DATABASE_FILE}"
+
+
+def check_demo_database(url: str) -> None:
+    """Refuse (``DemoRefused``) a database that holds anything the demo did not make: the demo
+    runs only on an empty database or on one that carries its marker table. Reads only: a
+    refused database is left exactly as it was."""
+    found = _contents(url)
+    if not found or DEMO_MARKER_TABLE in found:
+        return
+    shown = ", ".join(sorted(found)[:5]) + (", ..." if len(found) > 5 else "")
+    raise DemoRefused(
+        f"refused: the database {make_url(url).render_as_string(hide_password=True)} already holds "
+        f"{len(found)} table(s) the demo did not create ({shown}). The demo only writes into an empty "
+        f"database or one it made itself; nothing was changed.")
+
+
+def mark_demo_database(url: str) -> None:
+    """Mark a database (empty, or already the demo's) as the demo's, before anything else is written."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE TABLE IF NOT EXISTS {DEMO_MARKER_TABLE} "
+                              "(created_at VARCHAR(40) NOT NULL, note VARCHAR(200) NOT NULL)"))
+            if conn.execute(text(f"SELECT COUNT(*) FROM {DEMO_MARKER_TABLE}")).scalar_one() == 0:
+                conn.execute(text(f"INSERT INTO {DEMO_MARKER_TABLE} (created_at, note) VALUES (:at, :note)"),
+                             {"at": utcnow().isoformat(), "note": "created by make demo: synthetic data only"})
+    finally:
+        engine.dispose()
+
+
+def _contents(url: str) -> set[str]:
+    """Names of the tables, views and sequences in the database (read-only)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_contents(parsed.database)
+    if parsed.get_backend_name() != "postgresql":
+        raise DemoRefused(f"refused: the demo runs on SQLite or PostgreSQL, not {parsed.get_backend_name()}")
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SET TRANSACTION READ ONLY"))
+            rows = conn.execute(text(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'")).scalars().all()
+            conn.rollback()
+    except SQLAlchemyError as exc:
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        raise DemoRefused(f"refused: cannot read the database ({reason}); nothing was changed") from None
+    finally:
+        engine.dispose()
+    return set(rows)
+
+
+def _sqlite_contents(path: str | None) -> set[str]:
+    if not path or path == ":memory:" or not Path(path).exists() or Path(path).stat().st_size == 0:
+        return set()
+    try:
+        # Read-only, without the application's connection settings (which would switch the file
+        # to WAL mode): a refused file is not touched.
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return {name for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise DemoRefused(f"refused: {path} cannot be read as a SQLite database ({exc.__class__.__name__}); "
+                          "nothing was changed") from None

@@ -141,10 +141,14 @@ class BaseConfig:
     CHECKIN_VOICE_TIMEOUT_SECONDS = _env_int("CHECKIN_VOICE_TIMEOUT_SECONDS", 8)
     CHECKIN_BATCH_SIZE = _env_int("CHECKIN_BATCH_SIZE", 500)
     CHECKIN_SEND_WINDOW_HOURS = _env_int("CHECKIN_SEND_WINDOW_HOURS", 12)  # from the patient's hour
-    # Scheduler (issue 3): one active instance holds a database lease; standbys take it over
-    # once it expires. Renew at most every half lease.
-    SCHEDULER_LEASE_SECONDS = _env_float("SCHEDULER_LEASE_SECONDS", 30.0)
-    SCHEDULER_RENEW_SECONDS = _env_float("SCHEDULER_RENEW_SECONDS", 10.0)
+    # Scheduler: one active instance holds a database lease; standbys take it over once it
+    # expires. The timing model of Kubernetes' leader election (client-go): lease duration,
+    # renew deadline (0: two thirds of the lease), retry period. With these defaults a standby
+    # holds the lease within 15 s of the holder's death and 3 s of its clean stop (measured by
+    # tests/test_jobs_failover.py).
+    SCHEDULER_LEASE_SECONDS = _env_float("SCHEDULER_LEASE_SECONDS", 10.0)
+    SCHEDULER_RENEW_DEADLINE_SECONDS = _env_float("SCHEDULER_RENEW_DEADLINE_SECONDS", 0.0)
+    SCHEDULER_RETRY_SECONDS = _env_float("SCHEDULER_RETRY_SECONDS", 1.0)
     SCHEDULER_MAX_WORKERS = _env_int("SCHEDULER_MAX_WORKERS", 4)
     JOB_RUN_RETENTION_DAYS = _env_int("JOB_RUN_RETENTION_DAYS", 14)
     # A module whose ``JOBS`` replaces app.jobs.registry.JOBS (tests, special deployments).

@@ -88,6 +88,13 @@ INBOUND_JOBS = dict([
 ])
 
 
+# The dispatcher alone, every 2 s, run at once by a scheduler that takes the lease over.
+DISPATCH_JOBS = dict([
+    ("dispatch-outbox", JobSpec("dispatch-outbox", "app.notifications.tasks:dispatch_outbox", Every(2),
+                                run_at_takeover=True)),
+])
+
+
 def clear_scheduler_state() -> None:
     """Forget the job store APScheduler keeps beside our tables (emptied by no other fixture)."""
     from sqlalchemy import inspect, text

@@ -109,7 +109,7 @@ def test_with_the_scheduler_running_a_red_flag_reaches_the_phones_with_no_one_ru
     db.session.remove()
 
     monkeypatch.setitem(app.config, "SCHEDULER_LEASE_SECONDS", 4.0)
-    monkeypatch.setitem(app.config, "SCHEDULER_RENEW_SECONDS", 1.0)
+    monkeypatch.setitem(app.config, "SCHEDULER_RETRY_SECONDS", 1.0)
     monkeypatch.setitem(app.config, "JOBS_MODULE", "tests.jobs_for_tests:INBOUND_JOBS")
     clear_scheduler_state()
     service = start_in_background(app)

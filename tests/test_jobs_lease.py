@@ -2,9 +2,16 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
 from app.jobs import lease
+from app.jobs.models import SchedulerLease
+from tests.conftest import DATABASE_URL
 
 T0 = datetime(2031, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
 NAME = "test-lease"
@@ -79,6 +86,43 @@ def test_racing_candidates_elect_exactly_one(app, db):
     assert len(winners) == 1, results
     assert lease.current(NAME).holder == winners[0]
     assert lease.is_held(winners[0], name=NAME)
+
+
+@pytest.mark.skipif(not DATABASE_URL.startswith("postgresql"), reason="SQLite: one host, one writer")
+def test_a_holder_frozen_inside_a_lease_transaction_delays_a_standby_at_most_the_cutoff(app, db):
+    """A frozen holder (paused VM, lost host) in the middle of a renewal holds the lease row's
+    lock; PostgreSQL ends its session after the cut-off, so the standby takes over soon after."""
+    lease.acquire("a:1:x", 0.5, name=NAME)
+    locked, outcome = threading.Event(), {}
+
+    def frozen_holder() -> None:
+        with app.app_context():
+            try:
+                with lease._transaction(0.5, cutoff=1.0) as conn:
+                    conn.execute(select(SchedulerLease.id).where(SchedulerLease.name == NAME).with_for_update())
+                    locked.set()
+                    time.sleep(6)  # frozen, idle in its transaction, holding the row lock
+                    conn.execute(select(1))
+                outcome["result"] = "kept its lock"
+            except DBAPIError:
+                outcome["result"] = "cut off by the server"
+
+    thread = threading.Thread(target=frozen_holder)
+    thread.start()
+    assert locked.wait(10)
+    time.sleep(0.6)  # the frozen holder's lease has expired
+    started = time.monotonic()
+    got = None
+    while got is None and time.monotonic() - started < 10:
+        try:
+            got = lease.acquire("b:2:y", 30, name=NAME, cutoff=1.0)
+        except DBAPIError:  # lock_timeout: waited the cut-off, try again
+            pass
+    waited = time.monotonic() - started
+    thread.join(15)
+    assert got == lease.Acquired(previous_holder="a:1:x")
+    assert waited < 2.5, waited
+    assert outcome == {"result": "cut off by the server"}
 
 
 def test_holder_ids_name_the_host_and_process():

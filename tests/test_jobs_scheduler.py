@@ -32,7 +32,7 @@ from tests.jobs_for_tests import TICK_SECONDS, TICK_WORK_SECONDS, clear_schedule
 
 ROOT = Path(__file__).resolve().parent.parent
 LEASE_SECONDS = 2.0
-RENEW_SECONDS = 0.5
+RETRY_SECONDS = 0.5  # renew deadline: two thirds of the lease
 
 
 def wait_for(predicate, timeout: float, step: float = 0.05, what: str = "condition"):
@@ -73,7 +73,7 @@ def test_create_app_and_requests_start_no_scheduler(app):
 def fast(app, db, monkeypatch):
     """An in-process scheduler setup: short lease, the test registry; every service stopped after."""
     monkeypatch.setitem(app.config, "SCHEDULER_LEASE_SECONDS", LEASE_SECONDS)
-    monkeypatch.setitem(app.config, "SCHEDULER_RENEW_SECONDS", RENEW_SECONDS / 2)
+    monkeypatch.setitem(app.config, "SCHEDULER_RETRY_SECONDS", RETRY_SECONDS / 2)
     monkeypatch.setitem(app.config, "JOBS_MODULE", "tests.jobs_for_tests:FAST_JOBS")
     clear_scheduler_state()
     services = []
@@ -156,7 +156,7 @@ def test_holder_stops_scheduling_as_soon_as_its_lease_is_taken(fast, app, db):
             conn.execute(update(SchedulerLease).where(SchedulerLease.name == lease.SCHEDULER_LEASE)
                          .values(holder="thief:1:xyz", expires_at=datetime.now(timezone.utc) + timedelta(minutes=5)))
     stolen_at = utcnow()
-    wait_for(lambda: not service.active, RENEW_SECONDS + 1, what="the scheduler to stop")
+    wait_for(lambda: not service.active, RETRY_SECONDS + 1, what="the scheduler to stop")
     time.sleep(2.5)  # two more ticks of each job would have run by now
     late = [r for r in _runs(db, source="demo") if r.started_at > stolen_at + timedelta(seconds=0.3)]
     assert late == []
@@ -199,16 +199,31 @@ def test_register_jobs_sets_options_keeps_schedule_and_drops_stale_jobs(app, db,
         # On the shared grid: every instance computes the same ticks.
         assert tick.next_run_time.timestamp() % TICK_SECONDS == 0
 
-        now = datetime.now(timezone.utc)
-        missed = tick.next_run_time - timedelta(seconds=TICK_SECONDS)  # a tick the last holder missed
+        # A new holder starts 0.4 s after a grid tick that the last holder missed.
+        grid = tick.next_run_time + timedelta(seconds=10 * TICK_SECONDS)
+        missed = grid - timedelta(seconds=TICK_SECONDS)
+        now = missed + timedelta(seconds=0.4)
         sched.modify_job("tick", next_run_time=missed)
         sched.modify_job("succeed", next_run_time=now - timedelta(days=30))  # beyond its grace
         sched.add_job(scheduler_module.execute, "interval", seconds=5, id="retired", args=["retired"])
-        register_jobs(sched)
+        register_jobs(sched, now=now)
         jobs = {job.id: job for job in sched.get_jobs()}
         assert "retired" not in jobs
         assert jobs["tick"].next_run_time == missed  # still runs once when the new holder starts
         assert jobs["succeed"].next_run_time > now
+
+        # Not when that would run it twice within half its interval: the next tick is less than
+        # half an interval (and a margin) away, or its last run started less than half
+        # an interval ago (a run cut short by a crash is then redone at the next tick).
+        sched.modify_job("tick", next_run_time=missed)
+        register_jobs(sched, now=grid - timedelta(seconds=0.5))
+        assert sched.get_job("tick").next_run_time == grid
+        db.session.add(JobRun(job="tick", source="scheduler", started_at=now - timedelta(seconds=0.3),
+                              host="deadhost", pid=4242))
+        db.session.commit()
+        sched.modify_job("tick", next_run_time=missed)
+        register_jobs(sched, now=now)
+        assert sched.get_job("tick").next_run_time == grid
     finally:
         sched.shutdown(wait=False)
 
@@ -266,8 +281,8 @@ def test_two_scheduler_processes_never_run_a_job_together_or_twice(app, db, tmp_
     env = {**os.environ, "ONCOLINK_ENV": "testing", "TEST_DATABASE_URL": DATABASE_URL,
            "ONCOLINK_JOBS_MODULE": "tests.jobs_for_tests", "ONCOLINK_TEST_TICKS_FILE": str(ticks),
            "ONCOLINK_SCHEDULER_LEASE_SECONDS": str(LEASE_SECONDS),
-           "ONCOLINK_SCHEDULER_RENEW_SECONDS": str(RENEW_SECONDS), "PYTHONUNBUFFERED": "1"}
-    takeover_limit = LEASE_SECONDS + RENEW_SECONDS + TICK_SECONDS + 3
+           "ONCOLINK_SCHEDULER_RETRY_SECONDS": str(RETRY_SECONDS), "PYTHONUNBUFFERED": "1"}
+    takeover_limit = LEASE_SECONDS + RETRY_SECONDS + TICK_SECONDS + 3
     procs = {}
     logs = {}
     try:

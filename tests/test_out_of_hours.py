@@ -26,7 +26,7 @@ PARIS = ZoneInfo("Europe/Paris")
 FRIDAY_20H = datetime(2025, 3, 14, 20, 0, tzinfo=PARIS)  # after the working day, before the weekend
 VICTORY_DAY_10H = datetime(2025, 5, 8, 10, 0, tzinfo=PARIS)  # Thursday 8 May: a French public holiday
 TUESDAY_10H = datetime(2025, 5, 13, 10, 0, tzinfo=PARIS)
-PAUSE = {"item": "diarrhoea", "value": 2, "grade": 2, "rule": "grading rule v1", "instruction": "pause_until_call"}
+PAUSE = {"item": "diarrhoea", "value": 5, "grade": 2, "rule": "grading rule v1", "instruction": "pause_until_call"}
 
 
 @pytest.fixture()
@@ -76,7 +76,7 @@ def test_friday_evening_capecitabine_grade_2_diarrhoea_pages_the_on_call_team(ci
         if checkin.current_code == "diarrhoea":
             break
         sms(patient, "0")
-    pause = sms(patient, "2")[0]  # diarrhoea, grade 2 on capecitabine
+    pause = sms(patient, "5")[0]  # 5 stools a day above usual: diarrhoea grade 2 on capecitabine
     assert pause == t.render("pause_until_call", "fr", hospital_phone=patient.site.hospital_phone)
     db.session.commit()
     alert = db.session.scalar(select(Alert).where(Alert.patient_id == patient.id, Alert.severity == "orange"))

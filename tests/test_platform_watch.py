@@ -59,7 +59,7 @@ def _watch(app) -> dict:
 def _spawn_scheduler(tmp_path: Path, name: str, lease_s: float, renew_s: float) -> subprocess.Popen:
     env = {**os.environ, "ONCOLINK_ENV": "testing", "TEST_DATABASE_URL": DATABASE_URL,
            "ONCOLINK_JOBS_MODULE": "tests.jobs_for_tests:QUIET_JOBS", "PYTHONUNBUFFERED": "1",
-           "ONCOLINK_SCHEDULER_LEASE_SECONDS": str(lease_s), "ONCOLINK_SCHEDULER_RENEW_SECONDS": str(renew_s)}
+           "ONCOLINK_SCHEDULER_LEASE_SECONDS": str(lease_s), "ONCOLINK_SCHEDULER_RETRY_SECONDS": str(renew_s)}
     with open(tmp_path / f"{name}.log", "wb") as log:
         return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

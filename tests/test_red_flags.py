@@ -344,7 +344,7 @@ def test_with_the_scheduler_stopped_a_red_text_gets_its_safety_reply_in_the_webh
     assert db.session.scalar(select(Alert.id).where(Alert.patient_id == patient_id)) is None  # nobody read it yet
 
     monkeypatch.setitem(app.config, "SCHEDULER_LEASE_SECONDS", 4.0)
-    monkeypatch.setitem(app.config, "SCHEDULER_RENEW_SECONDS", 1.0)
+    monkeypatch.setitem(app.config, "SCHEDULER_RETRY_SECONDS", 1.0)
     monkeypatch.setitem(app.config, "JOBS_MODULE", "tests.jobs_for_tests:INBOUND_JOBS")
     clear_scheduler_state()
     service = start_in_background(app)

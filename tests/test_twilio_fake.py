@@ -166,6 +166,23 @@ def test_hang_next_times_out_and_records_nothing(fake: FakeTwilio) -> None:
         quick.http_client.close()
 
 
+def test_slow_for_number_accepts_at_once_but_answers_late(fake: FakeTwilio) -> None:
+    quick = make_twilio_client(SID, TOKEN, api_base_url=fake.base_url, timeout=0.5)
+    try:
+        fake.slow_for(PATIENT, 3.0)
+        fake.slow_for("+33611111111", 3.0, accepted=False)
+        for number, recorded in ((PATIENT, 1), ("+33611111111", 0)):
+            started = time.monotonic()
+            with pytest.raises(requests.exceptions.ReadTimeout):
+                quick.messages.create(to=number, from_=SENDER, body="hi")
+            assert time.monotonic() - started < 2.0
+            assert len(fake.messages_to(number)) == recorded  # listed although never answered
+        msg = quick.messages.create(to=PATIENT, from_=SENDER, body="hi again")  # one request only
+        assert [m["sid"] for m in fake.messages_to(PATIENT)][-1] == msg.sid
+    finally:
+        quick.http_client.close()
+
+
 def test_error_for_number(fake: FakeTwilio, client: Client) -> None:
     fake.error_for(PATIENT, 21610)
     with pytest.raises(TwilioRestException) as info:

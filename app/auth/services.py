@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,7 +15,10 @@ from app.core import audit
 from app.core.time import utcnow
 from app.extensions import db
 
+from . import demo_guard
 from .models import ApiToken, LoginAttempt
+
+log = logging.getLogger("oncolink.auth")
 
 # Checked when the login is unknown, so a wrong login costs as much time as a wrong password.
 _DUMMY_HASH = generate_password_hash("not-a-real-password-" + secrets.token_hex(8))
@@ -48,12 +52,13 @@ class LoginResult:
 
 
 def authenticate(login: str, password: str, ip: str | None, *, max_failures: int,
-                 max_failures_per_ip: int, lock_minutes: int) -> LoginResult:
+                 max_failures_per_ip: int, lock_minutes: int, refuse_demo: bool = False) -> LoginResult:
     """Check credentials with throttling per login and per address.
 
     The answer never tells whether the login exists: a locked or unknown account
     and a wrong password look the same to the caller except for ``throttled``,
-    which is decided before the account is looked up.
+    which is decided before the account is looked up. ``refuse_demo`` (production):
+    a demo account or the published demo password is a failed login.
     """
     digest = _digest(login)
     since = utcnow() - timedelta(minutes=lock_minutes)
@@ -77,6 +82,9 @@ def authenticate(login: str, password: str, ip: str | None, *, max_failures: int
     )
     ok = check_password_hash(user.password_hash if user else _DUMMY_HASH, password)
     ok = ok and user is not None and user.active
+    if ok and refuse_demo and demo_guard.refused(user.email, password):
+        log.warning("login with a demo account or the demo password refused in production")
+        ok = False
     db.session.add(LoginAttempt(login_digest=digest, ip=ip, success=bool(ok)))
     if not ok:
         return LoginResult(None)
@@ -110,6 +118,8 @@ def professional_for_token(raw: str) -> Professional | None:
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         return None
     if not token.professional.active:
+        return None
+    if demo_guard.in_production() and demo_guard.is_demo_email(token.professional.email):
         return None
     token.last_used_at = now
     return token.professional

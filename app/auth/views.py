@@ -13,7 +13,7 @@ from app.core import audit
 from app.core.time import utcnow
 from app.extensions import db
 
-from . import services
+from . import demo_guard, services
 from .forms import ApiTokenForm, LoginForm
 from .models import ApiToken
 
@@ -27,6 +27,8 @@ def load_user(user_id: str):
         return None
     user = db.session.get(Professional, pid)
     if user is None or user.session_version != version or not user.active:
+        return None
+    if demo_guard.in_production() and demo_guard.is_demo_email(user.email):
         return None
     return user
 
@@ -58,7 +60,7 @@ def login():
         result = services.authenticate(
             form.email.data, form.password.data, request.remote_addr,
             max_failures=cfg["LOGIN_MAX_FAILURES"], max_failures_per_ip=cfg["LOGIN_MAX_FAILURES_PER_IP"],
-            lock_minutes=cfg["LOGIN_LOCK_MINUTES"],
+            lock_minutes=cfg["LOGIN_LOCK_MINUTES"], refuse_demo=cfg["ENV_NAME"] == "production",
         )
         if result.professional is not None:
             user = result.professional

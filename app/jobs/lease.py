@@ -69,17 +69,19 @@ def _now(conn: Connection, now: datetime | None) -> datetime:
 
 
 @contextmanager
-def _transaction(seconds: float) -> Iterator[Connection]:
+def _transaction(seconds: float, cutoff: float | None = None) -> Iterator[Connection]:
     """A short write transaction that neither waits long for a lock nor holds one long.
 
-    On PostgreSQL a holder frozen in the middle of it (a paused VM, a stopped process) is cut off
-    by the server after ``seconds / 2``, so its row lock never keeps a standby from taking over;
-    a standby waits at most as long for a lock. (On SQLite a frozen writer stalls every writer of
-    the database, the scheduler's and the web's alike, until busy_timeout: one host, one writer.)
+    On PostgreSQL a holder frozen in the middle of it (a paused VM, a stopped process, a lost
+    host) is cut off by the server after ``cutoff`` seconds (default: half the lease, at least
+    1 s), so its row lock never keeps a standby from taking over for longer; a standby waits at
+    most as long for a lock. (On SQLite a frozen writer stalls every writer of the database, the
+    scheduler's and the web's alike, until busy_timeout: one host, one writer.)
     """
+    limit = cutoff if cutoff is not None else max(seconds / 2, 1.0)
     with sqlite_immediate_transactions(), db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            ms = str(int(max(seconds / 2, 1.0) * 1000))
+            ms = str(max(int(limit * 1000), 100))
             conn.execute(text("SELECT set_config('lock_timeout', :ms, true), "
                               "set_config('idle_in_transaction_session_timeout', :ms, true)"), {"ms": ms})
         yield conn
@@ -97,9 +99,9 @@ def _insert_if_absent(conn: Connection, values: dict) -> bool:
 
 
 def acquire(holder: str, seconds: float, *, name: str = SCHEDULER_LEASE,
-            now: datetime | None = None) -> Acquired | None:
+            now: datetime | None = None, cutoff: float | None = None) -> Acquired | None:
     """Take the lease if it is free, expired or already ours; None if someone else holds it."""
-    with _transaction(seconds) as conn:
+    with _transaction(seconds, cutoff) as conn:
         now = _now(conn, now)
         expires = now + timedelta(seconds=seconds)
         if _insert_if_absent(conn, {"name": name, "holder": holder, "acquired_at": now,
@@ -121,9 +123,10 @@ def acquire(holder: str, seconds: float, *, name: str = SCHEDULER_LEASE,
     return Acquired(previous_holder=None if ours else row.holder)
 
 
-def renew(holder: str, seconds: float, *, name: str = SCHEDULER_LEASE, now: datetime | None = None) -> bool:
+def renew(holder: str, seconds: float, *, name: str = SCHEDULER_LEASE, now: datetime | None = None,
+          cutoff: float | None = None) -> bool:
     """Extend our lease; False if another process holds it now (we must stop scheduling)."""
-    with _transaction(seconds) as conn:
+    with _transaction(seconds, cutoff) as conn:
         now = _now(conn, now)
         return conn.execute(
             update(_table)

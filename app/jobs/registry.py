@@ -79,6 +79,7 @@ class JobSpec:
     trigger: Every | Cron
     description: object = ""  # a lazy translated string
     misfire_grace_seconds: int | None = None  # None: the trigger's default
+    run_at_takeover: bool = False  # run at once when a scheduler takes the lease from another holder
 
     @property
     def grace_seconds(self) -> int:
@@ -92,8 +93,8 @@ class JobSpec:
         return getattr(importlib.import_module(module_name), attr)
 
 
-def _spec(name: str, target: str, trigger: Every | Cron, description) -> tuple[str, JobSpec]:
-    return name, JobSpec(name, target, trigger, description)
+def _spec(name: str, target: str, trigger: Every | Cron, description, **options) -> tuple[str, JobSpec]:
+    return name, JobSpec(name, target, trigger, description, **options)
 
 
 JOBS: dict[str, JobSpec] = dict([
@@ -102,7 +103,8 @@ JOBS: dict[str, JobSpec] = dict([
     _spec("start-checkins", "app.pathways.checkins.tasks:start_due_checkins", Every(60),
           _l("Send the first question of the check-ins that are due.")),
     _spec("dispatch-outbox", "app.notifications.tasks:dispatch_outbox", Every(5),
-          _l("Send queued text messages and calls at the provider's rate.")),
+          _l("Send queued text messages and calls at the provider's rate."),
+          run_at_takeover=True),  # recovers at once what the previous scheduler left in flight
     _spec("process-inbound", "app.notifications.tasks:process_inbound", Every(2),
           _l("Read the patients' text messages queued by the webhook, in the order they came.")),
     _spec("chase-non-responders", "app.pathways.checkins.tasks:chase_non_responders", Every(15 * 60),

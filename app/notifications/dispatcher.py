@@ -35,6 +35,16 @@ no unattributed provider message with the same recipient and body since its firs
 A process killed between the provider's answer and the commit leaves the row ``sending``;
 once its lease runs out the next claim reconciles and adopts the provider's message.
 
+Recovery at takeover: every claim records its claimer (``claimed_by``: the scheduler's lease
+holder id when the scheduler runs the dispatcher, else the dispatcher's own id). A scheduler
+that takes the lease over from a holder that is gone runs ``run(recover_from=[that holder])``
+at once: the rows that holder left ``sending`` are claimed again whatever their outbox lease
+(``reclaim``, in ``RECOVERY_ORDER``) and go through the same reconciliation before any
+resend, instead of waiting ``OUTBOX_LEASE_SECONDS``. The old holder stopped sending at its
+renew deadline, before its scheduler lease could expire (``keep_going``), so nothing of its
+own is started after the takeover; only a provider call already under way when it died or
+froze can still land, and is then found by the reconciliation if the provider lists it.
+
 Residual risk: a retried row goes out twice when an earlier attempt did reach the provider
 but the reconciliation cannot see it: the provider's list lags behind its accepted
 messages, the provider rewrote the body (e.g. "smart encoding" of a messaging service
@@ -48,10 +58,13 @@ delivered. The console provider keeps no record: in development a crash can prin
 from __future__ import annotations
 
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -84,6 +97,15 @@ from .status import insert_outbound_messages, record_outbound
 log = logging.getLogger("oncolink.notifications")
 
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+
+# The order in which rows left in flight by a scheduler that is gone are recovered at takeover:
+# the urgent lane first (pages and safety replies), then the others in the order they were written.
+RECOVERY_ORDER = (OutboxEntry.priority, OutboxEntry.id)
+
+
+def new_claimer_id() -> str:
+    """host:pid:nonce, the shape of a scheduler lease holder id, for a dispatcher run on its own."""
+    return f"{socket.gethostname()[:200]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 @dataclass(frozen=True)
@@ -175,6 +197,7 @@ class DispatchStats:
     dead: int = 0  # too many attempts
     released: int = 0  # claimed, then handed back unsent (time budget or short lease)
     lost: int = 0  # outcome could not be recorded: left for the next reconciliation
+    recovered: int = 0  # rows a scheduler that is gone left in flight, claimed again at takeover
     elapsed_s: float = field(default=0.0)
 
     def as_dict(self) -> dict[str, Any]:
@@ -202,9 +225,14 @@ class Outcome:
 class Dispatcher:
     def __init__(self, provider: SmsProvider, settings: DispatchSettings, *,
                  monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None):
+                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None,
+                 claimer: str | None = None, keep_going: Callable[[], bool] | None = None):
         self.provider = provider
         self.settings = settings
+        self.claimer = claimer or new_claimer_id()  # recorded on every row this dispatcher claims
+        # Asked before each claim and each provider call: False stops the run at once (unsent claims
+        # handed back), e.g. when the scheduler running it stops or nears the end of its lease.
+        self._keep_going = keep_going
         self._monotonic = monotonic
         burst = settings.rate_burst or settings.rate_per_second / 10
         self.pacer = SendPacer(settings.rate_per_second, burst=burst, monotonic=monotonic, sleep=sleep,
@@ -214,12 +242,14 @@ class Dispatcher:
     # ------------------------------------------------------------------ the loop
 
     def run(self, *, batch_size: int | None = None, time_budget_s: float | None = None,
-            urgent_only: bool = False) -> DispatchStats:
+            urgent_only: bool = False, recover_from: Sequence[str] = ()) -> DispatchStats:
         """Send due rows until none is due or the time budget is spent (0: no budget).
 
         ``urgent_only``: the urgent lane alone (e.g. the platform watcher, from another process,
         sends its own fault reports, and any page or safety reply waiting, when the scheduler is
-        down)."""
+        down). ``recover_from``: claimers known to be gone (a scheduler whose lease was taken
+        over); the rows they left ``sending`` are claimed again first and reconciled, then sent if
+        the provider has no trace of them."""
         stats = DispatchStats()
         started = self._monotonic()
         budget = self.settings.time_budget_s if time_budget_s is None else time_budget_s
@@ -232,7 +262,10 @@ class Dispatcher:
         with sqlite_immediate_transactions(), ThreadPoolExecutor(
                 self.settings.send_workers + self.settings.urgent_workers,
                 thread_name_prefix="outbox-send") as pool:
-            self._loop(stats, self._batch_limit(batch_size), deadline, pool)
+            recovered = self.reclaim(recover_from) if recover_from else []
+            stats.claimed += len(recovered)
+            stats.recovered += len(recovered)
+            self._loop(stats, self._batch_limit(batch_size), deadline, pool, recovered)
         stats.elapsed_s = round(self._monotonic() - started, 3)
         return stats
 
@@ -243,9 +276,12 @@ class Dispatcher:
             limit = min(limit, max(1, int(self.settings.rate_per_second * self.settings.lease_s / 4)))
         return max(1, limit)
 
-    def _loop(self, stats: DispatchStats, limit: int, deadline: float | None, pool: Executor) -> None:
-        held: list[Claim] = []  # claimed ahead by the previous batch, to dispatch now
+    def _loop(self, stats: DispatchStats, limit: int, deadline: float | None, pool: Executor,
+              held: list[Claim]) -> None:
+        # held: claimed ahead by the previous batch (or recovered at takeover), to dispatch now
         while deadline is None or self._monotonic() < deadline:
+            if self._halted():
+                break
             claims = held
             if not claims:
                 claims = self.claim(limit, urgent_only=self._urgent_only)
@@ -260,7 +296,11 @@ class Dispatcher:
 
     def _stop_before(self, claim: Claim, deadline: float | None) -> bool:
         """True when the time budget is spent or the claim's lease is too short for another call."""
-        return (deadline is not None and self._monotonic() >= deadline) or not self._lease_ok(claim)
+        return ((deadline is not None and self._monotonic() >= deadline) or not self._lease_ok(claim)
+                or self._halted())
+
+    def _halted(self) -> bool:
+        return self._keep_going is not None and not self._keep_going()
 
     def _lease_ok(self, claim: Claim) -> bool:
         # Room for a reconciliation and a send, each bounded by the provider timeout.
@@ -422,7 +462,7 @@ class Dispatcher:
                     update(OutboxEntry)
                     .where(OutboxEntry.id.in_([row.id for row in rows]))
                     .values(state=OutboxState.SENDING, attempts=OutboxEntry.attempts + 1,
-                            claimed_until=until,
+                            claimed_until=until, claimed_by=self.claimer,
                             first_attempt_at=func.coalesce(OutboxEntry.first_attempt_at,
                                                            literal(now, UTCDateTime())))
                     .execution_options(synchronize_session=False))
@@ -435,6 +475,40 @@ class Dispatcher:
                       attempts=row.attempts + 1, first_attempt_at=row.first_attempt_at or now,
                       claimed_until=until, tried_before=row.first_attempt_at is not None,
                       priority=row.priority)
+                for row in rows]
+
+    def reclaim(self, claimers: Sequence[str]) -> list[Claim]:
+        """Claim again, at once and whatever their outbox lease, every row that ``claimers`` (known
+        to be gone) left ``sending``; in ``RECOVERY_ORDER``. Each is reconciled before any resend."""
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_s)
+        query = (select(OutboxEntry.id, OutboxEntry.channel, OutboxEntry.to_number, OutboxEntry.body,
+                        OutboxEntry.twiml_path, OutboxEntry.patient_id, OutboxEntry.ref,
+                        OutboxEntry.attempts, OutboxEntry.first_attempt_at, OutboxEntry.priority)
+                 .where(OutboxEntry.state == OutboxState.SENDING, OutboxEntry.claimed_by.in_(list(claimers)))
+                 .order_by(*RECOVERY_ORDER))
+        if is_postgres():
+            query = query.with_for_update(skip_locked=True)
+        try:
+            rows = db.session.execute(query).all()
+            if rows:
+                db.session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id.in_([row.id for row in rows]))
+                    .values(attempts=OutboxEntry.attempts + 1, claimed_until=until, claimed_by=self.claimer,
+                            first_attempt_at=func.coalesce(OutboxEntry.first_attempt_at,
+                                                           literal(now, UTCDateTime())))
+                    .execution_options(synchronize_session=False))
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        if rows:
+            log.warning("outbox: %d row(s) left in flight by %s recovered", len(rows), ", ".join(claimers))
+        return [Claim(id=row.id, channel=row.channel, to_number=row.to_number, body=row.body,
+                      twiml_path=row.twiml_path, patient_id=row.patient_id, ref=row.ref,
+                      attempts=row.attempts + 1, first_attempt_at=row.first_attempt_at or now,
+                      claimed_until=until, tried_before=True, priority=row.priority)
                 for row in rows]
 
     def release(self, claims: list[Claim]) -> int:

@@ -73,6 +73,9 @@ class OutboxEntry(db.Model):
     attempts = db.Column(db.Integer, nullable=False, default=0)
     next_attempt_at = db.Column(UTCDateTime(), nullable=False, default=utcnow)
     claimed_until = db.Column(UTCDateTime())
+    # Who claimed it last: a scheduler's lease holder id ("host:pid:nonce") or a CLI run's own id.
+    # A scheduler that takes the lease over recovers at once the rows its predecessor left sending.
+    claimed_by = db.Column(db.String(255))
     # Start of the first attempt: reconciliation looks for provider messages from then on.
     first_attempt_at = db.Column(UTCDateTime())
     last_error_code = db.Column(db.Integer)

@@ -15,7 +15,8 @@ on ``To``, ``From`` and ``Status``.
 
 Fault handling order for a create request: authentication (401), then the
 queued ``fail_next``/``hang_next`` faults (FIFO, one per create request), then
-parameter validation (400), then ``error_for`` numbers, then acceptance.
+a ``slow_for`` fault of the recipient (one request each), then parameter
+validation (400), then ``error_for`` numbers, then acceptance.
 """
 
 from __future__ import annotations
@@ -185,6 +186,7 @@ class FakeTwilio:
         self._requests_count = 0
         self._faults: Deque[Tuple[str, float]] = collections.deque()
         self._number_errors: Dict[str, Tuple[int, int, str]] = {}
+        self._slow_numbers: Dict[str, Tuple[float, bool]] = {}
         self._delivery_failures: Dict[str, Tuple[str, int]] = {}
 
         self._stopping = threading.Event()
@@ -298,6 +300,16 @@ class FakeTwilio:
         with self._lock:
             self._faults.extend([("hang", float(seconds))] * n)
 
+    def slow_for(self, number: str, seconds: float, accepted: bool = True) -> None:
+        """The next create request to ``number`` is answered only after ``seconds``.
+
+        ``accepted``: the provider took the message at once (it is recorded and listed) and only
+        its answer is late, as when the provider is slow to respond; otherwise nothing is
+        recorded and the late answer is a 503, as with ``hang_next``.
+        """
+        with self._lock:
+            self._slow_numbers[number] = (float(seconds), accepted)
+
     def error_for(self, number: str, code: int, status: int = 400, message: Optional[str] = None) -> None:
         """Every create (message or call) to ``number`` answers this Twilio error."""
         with self._lock:
@@ -318,6 +330,7 @@ class FakeTwilio:
         with self._lock:
             self._faults.clear()
             self._number_errors.clear()
+            self._slow_numbers.clear()
             self._delivery_failures.clear()
 
     # ------------------------------------------------------------------ callbacks
@@ -493,6 +506,18 @@ class FakeTwilio:
         if endpoint.startswith("list_"):
             return self._list(endpoint[len("list_"):], request.args)
         form = request.form
+        if endpoint.startswith("create_"):
+            with self._lock:
+                slow = self._slow_numbers.pop(form.get("To", "").strip(), None)
+            if slow is not None:
+                seconds, accepted = slow
+                if not accepted:
+                    self._stopping.wait(seconds)
+                    return self._json(_error_body(20503, 503), 503)
+                create = self._create_message if endpoint == "create_message" else self._create_call
+                response = create(form)
+                self._stopping.wait(seconds)
+                return response
         if endpoint == "create_message":
             return self._create_message(form)
         if endpoint == "create_call":
