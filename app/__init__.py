@@ -80,7 +80,7 @@ def register_blueprints(app: Flask) -> None:
     from app.reports.views import bp as reports_bp
     from app.triage.oncall_views import bp as oncall_admin_bp
     from app.triage.paging_views import bp as paging_bp
-    from app.triage.rules_views import bp as rules_bp
+    from app.admin.rules_views import bp as rules_bp
     from app.triage.views import bp as triage_bp
     from app.web.health import bp as health_bp
     from app.web.views import bp as web_bp
@@ -118,6 +118,12 @@ def register_checkins(app: Flask) -> None:
     from app.routing import route_inbound_sms
 
     app.register_blueprint(checkin_voice_bp)  # /webhooks/twilio/voice/<id>/<signed token>/...
+    from app.pathways.checkins.queries import non_responders
+    from app.pathways.checkins.views import bp as checkin_pages_bp
+    from app.triage import panels
+
+    app.register_blueprint(checkin_pages_bp)  # pre-consultation summary, nurse's phone follow-up
+    panels.register("non_responders", non_responders)  # shown on the triage queue
     register_sms_handler(route_inbound_sms)
     register_sms_screen(screen_inbound_sms)  # the webhook's emergency scan and TwiML safety reply
     from app.triage import subscribers as triage_subscribers

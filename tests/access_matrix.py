@@ -90,8 +90,8 @@ MATRIX: dict[str, Route] = {
     "triage.add_action": Route("POST", "/alerts/{alert}/actions", HOSPITAL),
     "triage.resolve": Route("POST", "/alerts/{alert}/resolve", HOSPITAL),
     "triage.task_done": Route("POST", "/tasks/{task}/done", HOSPITAL),
-    "triage.nurse_call": Route("GET", "/patients/{patient}/calls/new", HOSPITAL, patient_scoped=True),
-    "triage.summary": Route("GET", "/patients/{patient}/summary", HOSPITAL, patient_scoped=True),
+    "checkin_pages.nurse_call": Route("GET", "/patients/{patient}/calls/new", HOSPITAL, patient_scoped=True),
+    "checkin_pages.summary": Route("GET", "/patients/{patient}/summary", HOSPITAL, patient_scoped=True),
     # Community circuit and adherence.
     "adherence.new_dispensing": Route("GET", "/patients/{patient}/dispensings/new",
                                       frozenset({HPHARM, CPHARM}), patient_scoped=True),

@@ -27,7 +27,3 @@ class ResolveForm(FlaskForm):
 
 class TaskDoneForm(FlaskForm):
     note = TextAreaField(_l("Outcome"), validators=[Optional(), Length(max=2000)])
-
-
-class NurseCallForm(FlaskForm):
-    """Only the CSRF token: the answers are one field per questionnaire item, read by the view."""

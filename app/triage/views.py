@@ -1,7 +1,7 @@
 """The nurse's work queue, alert pages and nurse tasks. Hospital staff of the patient's site only."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -14,8 +14,8 @@ from app.extensions import db
 from app.web.access import deny, roles_required
 from app.web.rendering import render_then_commit
 
-from . import queries, services
-from .forms import AcknowledgeForm, ActionForm, NurseCallForm, ResolveForm, TaskDoneForm
+from . import panels, queries, services
+from .forms import AcknowledgeForm, ActionForm, ResolveForm, TaskDoneForm
 from .models import Alert, NurseTask, Severity
 
 bp = Blueprint("triage", __name__)
@@ -38,11 +38,9 @@ def queue():
                          page=request.args.get("page", 1, type=int) or 1,
                          per_page=current_app.config["PAGE_SIZE"])
     tasks = queries.open_tasks(current_user.site_id)
-    from app.pathways.checkins.queries import non_responders
-
     from .oncall import upcoming_gap_warnings
 
-    silent = non_responders(current_user, limit=50)
+    silent = panels.provide("non_responders", current_user, limit=50) or []
     gaps = upcoming_gap_warnings([current_user.site_id], horizon_hours=72)
     failed = queries.undelivered(current_user.site_id)
     from app.notifications.inbound import stale_backlog
@@ -141,64 +139,3 @@ def task_done(task_id: int):
         db.session.commit()
         flash(_("Task closed."), "success")
     return redirect(_safe_next(request.form.get("next")) or url_for("triage.queue"))
-
-
-@bp.route("/patients/<int:patient_id>/summary")
-@login_required
-@roles_required(*HOSPITAL_ROLES)
-def summary(patient_id: int):
-    """One printable page for the oncologist before the consultation."""
-    from datetime import date, timedelta
-
-    from flask_babel import get_locale
-
-    from app.core.time import utcnow
-    from app.web.access import load_record
-
-    from .summary import build
-
-    record = load_record(patient_id)
-    today = utcnow().date()
-    try:
-        since = date.fromisoformat(request.args.get("since", ""))
-    except ValueError:
-        since = today - timedelta(days=42)
-    since = min(since, today)
-    data = build(patient_id, since)
-    audit.record("read", patient_id=patient_id, object_type="Summary", detail={"since": since.isoformat()})
-    return render_then_commit("triage/summary.html", record=record, s=data, today=today,
-                           plot=data.plot_data(str(get_locale())))
-
-
-@bp.route("/patients/<int:patient_id>/calls/new", methods=["GET", "POST"])
-@login_required
-@roles_required(*HOSPITAL_ROLES)
-def nurse_call(patient_id: int):
-    """A phone follow-up with the questionnaire: it counts as the week's check-in."""
-    from app.pathways.checkins import nurse_call as calls
-    from app.web.access import load_patient
-
-    patient = load_patient(patient_id, "view")
-    items = calls.items_for_call(patient)
-    form = NurseCallForm()
-    errors: dict = {}
-    if form.validate_on_submit():
-        answers = {item.code: request.form.get(f"item-{item.code}", "") for item in items}
-        try:
-            result = calls.record_nurse_call(patient, answers, actor=current_user)
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errors = exc.errors
-        else:
-            db.session.commit()
-            if result.red_flags:
-                flash(_("Red flag in the answers (%(items)s): a red alert was raised; act now.",
-                        items=", ".join(result.red_flags)), "error")
-            if "pause_until_call" in result.instructions:
-                flash(_("The grading rule asks the patient to pause the treatment until reviewed: tell them."),
-                      "warning")
-            flash(_("Call recorded as this week's check-in."), "success")
-            return redirect(url_for("web.patient", patient_id=patient_id) + "#checkins")
-    status = 422 if errors else 200
-    return render_template("triage/nurse_call.html", patient=patient, items=items, form=form, errors=errors,
-                           values=request.form), status

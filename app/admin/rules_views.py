@@ -20,7 +20,7 @@ from app.pathways.models import Drug
 from app.web.access import roles_required
 from app.web.forms import apply_errors
 
-from . import grading
+from app.triage import grading
 
 bp = Blueprint("rules_admin", __name__)
 

@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.extensions import db
-from app.pathways.checkins.models import Answer, CheckIn, QuestionnaireItem
+from app.triage.models import Alert
 
-from .models import Alert
+from .models import Answer, CheckIn, QuestionnaireItem
 
 SCALE_TYPES = ("scale_0_3",)
 
