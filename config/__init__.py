@@ -150,6 +150,8 @@ class BaseConfig:
     SCHEDULER_RENEW_DEADLINE_SECONDS = _env_float("SCHEDULER_RENEW_DEADLINE_SECONDS", 0.0)
     SCHEDULER_RETRY_SECONDS = _env_float("SCHEDULER_RETRY_SECONDS", 1.0)
     SCHEDULER_MAX_WORKERS = _env_int("SCHEDULER_MAX_WORKERS", 4)
+    # A standby scheduler runs the jobs marked on_standby (the platform watcher) itself.
+    SCHEDULER_STANDBY_DUTIES = _env_bool("SCHEDULER_STANDBY_DUTIES", True)
     JOB_RUN_RETENTION_DAYS = _env_int("JOB_RUN_RETENTION_DAYS", 14)
     # A module whose ``JOBS`` replaces app.jobs.registry.JOBS (tests, special deployments).
     JOBS_MODULE = _env("JOBS_MODULE")

@@ -109,3 +109,10 @@ def clear_scheduler_state() -> None:
 QUIET_JOBS = dict([
     _spec("succeed-weekly", "succeed", WEEKLY),
 ])
+
+# A standby's duties: "watch-often" is also run by a scheduler that does not hold the lease.
+STANDBY_JOBS = dict([
+    _spec("succeed-often", "succeed", 1),
+    ("watch-often", JobSpec("watch-often", "tests.jobs_for_tests:succeed", Every(1), "test watcher",
+                            on_standby=True)),
+])

@@ -380,3 +380,44 @@ def test_two_scheduler_processes_never_run_a_job_together_or_twice(app, db, tmp_
             assert cut and run.outcome == "error" and run.error.startswith("interrupted")
         else:
             assert run.outcome == "ok" and run.summary["tick"] in {r[2] for r in starts}
+
+
+def test_a_standby_runs_the_watcher_itself_until_it_holds_the_lease(fast, app, db, monkeypatch):
+    """The active scheduler cannot report its own death or a wedged executor: its standby watches."""
+    monkeypatch.setitem(app.config, "JOBS_MODULE", "tests.jobs_for_tests:STANDBY_JOBS")
+    other = "elsewhere:1:abc"
+    lease.acquire(other, 60)
+    service = fast()
+    wait_for(lambda: len(_runs(db, job="watch-often", source="standby")) >= 2, 10, what="standby runs")
+    assert not service.active
+    assert _runs(db, job="succeed-often") == []  # scheduled jobs stay with the lease holder
+    assert all(run.pid == os.getpid() and run.outcome == "ok" for run in _runs(db, source="standby"))
+
+    with app.app_context():
+        from app.extensions import db as _db
+
+        with _db.engine.begin() as conn:  # the other holder dies: its lease expires now
+            conn.execute(update(SchedulerLease).where(SchedulerLease.name == lease.SCHEDULER_LEASE)
+                         .values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+    wait_for(lambda: service.active, 5, what="the takeover")
+    active_since = utcnow()
+    wait_for(lambda: len(_runs(db, job="watch-often", source="demo")) >= 2, 10, what="scheduled watcher runs")
+    late = [r for r in _runs(db, job="watch-often", source="standby")
+            if r.started_at > active_since + timedelta(seconds=1.5)]
+    assert late == []  # once active, the watcher runs once per tick, as a scheduled job only
+
+
+def test_standby_duties_can_be_turned_off(fast, app, db, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_MODULE", "tests.jobs_for_tests:STANDBY_JOBS")
+    monkeypatch.setitem(app.config, "SCHEDULER_STANDBY_DUTIES", False)
+    lease.acquire("elsewhere:1:abc", 60)
+    service = fast()
+    time.sleep(2.5)
+    assert not service.active
+    assert _runs(db, source="standby") == []
+
+
+def test_the_platform_watcher_is_a_standby_duty():
+    from app.jobs.registry import JOBS
+
+    assert [name for name, spec in JOBS.items() if spec.on_standby] == ["watch-platform"]

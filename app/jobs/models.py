@@ -18,6 +18,7 @@ class RunSource(StrEnum):
     SCHEDULER = "scheduler"  # the production scheduler process
     DEMO = "demo"  # the scheduler thread of the single-process demo
     CLI = "cli"  # an operator's ``flask jobs run``
+    STANDBY = "standby"  # a standby scheduler's own duties (``JobSpec.on_standby``)
 
 
 class JobRun(db.Model):

@@ -80,6 +80,10 @@ class JobSpec:
     description: object = ""  # a lazy translated string
     misfire_grace_seconds: int | None = None  # None: the trigger's default
     run_at_takeover: bool = False  # run at once when a scheduler takes the lease from another holder
+    # Also run by a scheduler that does NOT hold the lease (a standby), at the same interval, so
+    # that what the active scheduler cannot see of itself (its death, a wedged executor) is seen.
+    # Only for idempotent jobs that are safe beside the active scheduler's own runs; Every only.
+    on_standby: bool = False
 
     @property
     def grace_seconds(self) -> int:
@@ -114,7 +118,8 @@ JOBS: dict[str, JobSpec] = dict([
     _spec("notify-rota-gaps", "app.triage.tasks:notify_rota_gaps", Every(3600),
           _l("Text the site's admins and nurses about on-call rota gaps of the next 72 hours, once a day.")),
     _spec("watch-platform", "app.monitoring.tasks:watch_platform", Every(30),
-          _l("Tell the technical contacts when a health check fails for too long, and when it recovers.")),
+          _l("Tell the technical contacts when a health check fails for too long, and when it recovers."),
+          on_standby=True),  # a standby watches the active scheduler, which cannot report its own faults
     _spec("recompute-adherence", "app.adherence.tasks:recompute_adherence", Cron(minute="30", hour="2"),
           _l("Recompute every active patient's adherence (PDC, self-report) and raise the findings.")),
     _spec("monthly-statements", "app.reports.tasks:monthly_statements", Cron(minute="0", hour="4", day="1"),

@@ -30,6 +30,11 @@ the inbound reader) ask ``SchedulerService.may_continue`` between messages. On S
 client-go ``ReleaseOnCancel`` behaviour) the scheduler stops taking new runs, lets the runs in
 progress finish while keeping the lease, then releases the lease so a standby takes over at its
 next try.
+
+A standby is not idle: the jobs marked ``on_standby`` (the platform watcher) run in a thread of
+their own while this process does NOT hold the lease, at their interval (``SCHEDULER_STANDBY_DUTIES``
+turns that off). The active scheduler cannot report its own death, nor an executor that renews the
+lease but runs nothing; its standby can.
 """
 from __future__ import annotations
 
@@ -53,7 +58,7 @@ from app.extensions import db
 
 from . import lease
 from .models import JobRun, RunSource
-from .registry import JobSpec, registry
+from .registry import Every, JobSpec, registry
 from .runner import mark_interrupted, run_job, safe_error
 
 log = logging.getLogger("oncolink.scheduler")
@@ -132,6 +137,7 @@ class SchedulerService:
         self._rng = random.Random()
         self._job_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._thread: threading.Thread | None = None
+        self.standby_duties = bool(config.get("SCHEDULER_STANDBY_DUTIES", True))
 
     # -- state seen from outside ------------------------------------------------------------
     @property
@@ -168,6 +174,9 @@ class SchedulerService:
         _claim(self)
         try:
             with self.app.app_context():
+                if self.standby_duties and (specs := _standby_specs()):
+                    threading.Thread(target=self._standby_loop, args=(specs,), name=f"{THREAD_NAME}-standby",
+                                     daemon=True).start()
                 log.info("scheduler %s started (lease %ss, renew deadline %ss, retry every %ss)",
                          self.holder, self.lease_seconds, self.renew_deadline, self.retry_seconds)
                 while not self._stopping.is_set():
@@ -309,6 +318,23 @@ class SchedulerService:
         except Exception as exc:
             log.error("lease release: %s", safe_error(exc).splitlines()[0])
 
+    # -- a standby's own duties -----------------------------------------------------------
+    def _standby_loop(self, specs: list[JobSpec]) -> None:
+        """Run the ``on_standby`` jobs at their interval while we do not hold the lease."""
+        due = {spec.name: time.monotonic() + spec.trigger.seconds for spec in specs}
+        while not self._stopping.wait(min(1.0, self.retry_seconds)):
+            for spec in specs:
+                if time.monotonic() < due[spec.name]:
+                    continue
+                due[spec.name] = time.monotonic() + spec.trigger.seconds
+                if self._active or self._stopping.is_set():
+                    continue  # the active scheduler runs it as a scheduled job
+                try:
+                    with self.app.app_context():
+                        run_job(spec.name, source=RunSource.STANDBY)
+                except Exception as exc:  # the database is down: the external monitor covers that
+                    log.error("standby job %s: %s", spec.name, safe_error(exc).splitlines()[0])
+
     # -- one scheduled run ------------------------------------------------------------------
     def execute(self, name: str) -> None:
         """Run one job for the scheduler; never raises (this is an executor thread)."""
@@ -342,6 +368,11 @@ class SchedulerService:
                 self._wake.set()  # the loop notices at once and stops scheduling
                 return
             run_job(name, source=self.source)
+
+
+def _standby_specs() -> list[JobSpec]:
+    """The jobs a standby runs itself (``on_standby``; interval jobs only)."""
+    return [spec for spec in registry().values() if spec.on_standby and isinstance(spec.trigger, Every)]
 
 
 def register_jobs(scheduler: BackgroundScheduler, *, now: datetime | None = None) -> None:

@@ -23,6 +23,7 @@ SOURCE_LABELS = {
     "scheduler": _l("scheduler"),
     "demo": _l("demo scheduler"),
     "cli": _l("run by hand"),
+    "standby": _l("standby scheduler"),
 }
 
 

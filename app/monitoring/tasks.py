@@ -1,5 +1,6 @@
 """The platform watcher as a job of the active scheduler (``watch-platform``): it sees every fault
-but the scheduler's own death, which ``flask health watch`` on another host (cron) reports."""
+but the scheduler's own death, which a standby scheduler (``on_standby``) or ``flask health watch``
+on another host (cron) reports."""
 from __future__ import annotations
 
 from datetime import datetime
