@@ -213,3 +213,22 @@ def test_parse_never_raises_on_number_like_text(answer_type, text):
 ])
 def test_rules(rule, value, expected):
     assert matches(rule, value) is expected
+
+
+@pytest.mark.parametrize("text", ["à peine", "presque pas", "p-ê", "bof, un peu", "plus ou moins", "à moitié",
+                                  "barely", "NON. ah si, hier soir", "je sais pas, peut-être"])
+def test_on_a_red_flag_question_some_or_maybe_is_yes(text):
+    assert parse("yes_no", text, red_flag=True) == (True, True)
+
+
+@pytest.mark.parametrize("text", ["aucun oubli", "no missed doses", "0 dose oubliée"])
+def test_an_answer_meant_for_another_question_is_asked_again(text):
+    assert parse("yes_no", text, red_flag=True) == (None, False)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0/non/oui/non/non/1/0", [0, False, True, False, False, 1, 0]),
+    ("zéro virgule non virgule non virgule oui virgule non", [0, False, False, True, False]),
+])
+def test_lists_written_with_slashes_or_dictated_commas(text, expected):
+    assert split_answers(SPECS, text) == expected

@@ -94,3 +94,45 @@ def test_the_scan_never_raises_and_tokens_keep_their_clauses(text):
     assert result.version
     tokens = tokenize(text)
     assert all(a.clause <= b.clause for a, b in zip(tokens, tokens[1:]))
+
+
+# --- kinds the fourth held-out set taught (own examples, not the set's sentences) --------------------
+
+@pytest.mark.parametrize("text, category", [
+    ("il y a des stries rouges dans mes selles", "bleeding"), ("vomi avec des filets rouges", "bleeding"),
+    ("mes lèvres sont toutes bleues", "breathing"), ("lips look a bit purple tonight", "breathing"),
+    ("I can't lie flat any more, I sleep in the chair", "breathing"),
+    ("sa jambe gauche est toute molle depuis ce matin", "collapse"), ("je vois double depuis midi", "collapse"),
+    ("on n'arrive pas à bien le réveiller", "collapse"), ("il s'est cassé la figure dans l'escalier", "collapse"),
+    ("she went white as a sheet and slid off the chair", "collapse"), ("mum is muddled, talking nonsense", "collapse"),
+    ("un mal de tête brutal, d'un coup", "severe"), ("trop épuisée pour m'habiller", "severe"),
+    ("impossible de manger quoi que ce soit", "severe"), ("je me suis fait dessus cette nuit", "severe"),
+    ("ils me gardent cette nuit", "emergency_services"), ("mwen ka senyen", "bleeding"),
+    ("j'ai aligné tous mes cachets sur la table", "self_harm"), ("je l'ai vomi une heure après", "vomiting_drug"),
+    ("rappelez-moi de suite", "call_now"),
+])
+def test_kinds_learnt_from_the_fourth_held_out_set_fire(text, category):
+    result = scan(text)
+    assert result.red and category in result.categories("red"), result
+
+
+@pytest.mark.parametrize("text", [
+    "mon saignement de nez, c'était en 2021", "la fièvre c'était il y a deux ans, avant la maladie",
+    "the nosebleed was years ago", "ma chaudière a de la fièvre, 14 degrés dans la cuisine",
+    "vomi une fois le soir, le comprimé était pris depuis 6 heures", "sick once, the tablet had been down five hours",
+    "je suis tombée sur ma voisine à la pharmacie", "l'ambulance pour ma séance de jeudi est commandée ?",
+    "une vue à couper le souffle", "mon chat a vomi du sang", "respiration nickel",
+    "ma fille a de la fièvre, est-ce contagieux pour moi ?", "les impôts m'ont saigné à blanc",
+])
+def test_long_past_kept_tablets_things_and_idioms_do_not_fire(text):
+    assert not scan(text).red, scan(text)
+
+
+@pytest.mark.parametrize("text", [
+    "il y a deux ans une embolie, et depuis hier j'ai du mal à respirer",  # long past, but again now
+    "vomi 1h après la prise",  # not long enough to say the tablet was kept
+    "je suis tombée sur le dos dans la salle de bain",  # a fall, not a meeting
+    "I was walking the dog and my chest went tight",  # the patient's chest, not the dog's
+])
+def test_what_only_looks_like_those_still_fires(text):
+    assert scan(text).red, scan(text)

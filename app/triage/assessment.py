@@ -35,7 +35,7 @@ from app.extensions import db
 from . import emergency, grading
 from . import services as alerts
 from .models import Alert, AlertStatus, Severity
-from .parsing import matches, parse, parse_strict, split_answers
+from .parsing import affirms, matches, parse, parse_strict, split_answers
 
 ANSWERED, ASK_AGAIN, UNREADABLE = "answered", "ask_again", "unreadable"
 # Concerns a text may carry besides its answer, whatever the question: never lost in the answer.
@@ -136,6 +136,23 @@ def _evidence(question: Question, scan: emergency.Scan | None) -> Any:
     return None
 
 
+_ITEM_CATEGORY = {"bleeding": "bleeding", "breathlessness": "breathing", "vomiting": "vomiting_drug",
+                  "temperature": "fever"}
+
+
+def _only_said_well(question: Question, scan: emergency.Scan | None) -> bool:
+    """The text speaks of what a red-flag question asks only to say it is fine: a phrase that
+    looks like the symptom was set aside as well-being ("respiration ok") or the drug was kept
+    long before the vomiting; and nothing in it reports the symptom."""
+    category = _ITEM_CATEGORY.get(question.code)
+    if scan is None or category is None or any(h.category == category for h in scan.hits):
+        return False
+    if category == "vomiting_drug" and scan.drug_kept:
+        return True
+    return any(h.category == category and h.why in ("excluded", "kept") for h in scan.dropped) and not any(
+        h.category == category and h.why == "other" for h in scan.dropped)
+
+
 def understand(questions: Sequence[Question], raw: str, scan: emergency.Scan | None) -> list[Any] | None:
     """The values ``raw`` gives to the first pending questions, in order, or None."""
     first = questions[0]
@@ -145,6 +162,8 @@ def understand(questions: Sequence[Question], raw: str, scan: emergency.Scan | N
     several = split_answers([q.spec() for q in questions], raw)
     if several:
         return several
+    if first.answer_type == "yes_no" and _only_said_well(first, scan) and not affirms(raw):
+        return [False]  # "breathing fine, walked 5k", "sick once, the tablet had been down 4 hours"
     value, ok = parse(first.answer_type, raw, choices=first.choices, max_value=first.max_value,
                       red_flag=first.asks_red_flag, evidence=_evidence(first, scan),
                       topic=scan is not None and first.code in scan.topics, topic_item=first.code)

@@ -457,6 +457,7 @@ class Scan:
     hits: tuple[Hit, ...] = ()
     dropped: tuple[Hit, ...] = field(default=(), compare=False)
     topics: frozenset[str] = frozenset()  # questions the text speaks to ("les gencives": bleeding)
+    drug_kept: bool = False  # the text says the tablet was down long before any vomiting
 
     @property
     def red(self) -> bool:
@@ -756,6 +757,10 @@ def scan(text: str, lex: Lexicon | None = None) -> Scan:
             else:
                 kept.append(hit)
     kept += [h for h in numbers if h.severity in (RED, ORANGE)]
+    drug_kept = _drug_kept(tokens)
+    if drug_kept:
+        dropped += [replace(h, why="kept") for h in kept if h.category == "vomiting_drug"]
+        kept = [h for h in kept if h.category != "vomiting_drug"]
     others = _not_the_patient(lex, tokens, kept)
     topics = frozenset(lex.categories[h.category]["item"] for h in kept if h.severity == "topic" and h not in others)
     kept = [h for h in kept if h.severity in (RED, ORANGE)]
@@ -765,7 +770,7 @@ def scan(text: str, lex: Lexicon | None = None) -> Scan:
         # a measured temperature says more than the word "fievre"
         kept = [h for h in kept if not (h.category == "fever" and h.value is None)]
     kept.sort(key=lambda h: (h.severity != RED, h.start))
-    return Scan(lex.version, tuple(_dedupe(kept)), tuple(dropped), topics)
+    return Scan(lex.version, tuple(_dedupe(kept)), tuple(dropped), topics, drug_kept)
 
 
 def _phrase_in(words: Sequence[str], phrase: str) -> bool:
@@ -780,7 +785,9 @@ def _not_the_patient(lex: Lexicon, tokens: Sequence[Token], hits: list[Hit]) -> 
     if not context or not hits:
         return []
     words = [t.word for t in tokens]
-    patient_well = any(_phrase_in(words, p) for p in context.get("patient_well", ()))
+    # the patient is well, or speaks of themself beside the other person ("y a un risque pour moi ?")
+    patient_well = any(_phrase_in(words, p) for key in ("patient_well", "patient_role")
+                       for p in context.get(key, ()))
     recent = any(_phrase_in(words, p) for p in context.get("recent_past", ()))
     denies = bool(words) and words[0] in ("non", "no", "nope", "nan")  # "non, c'est mon mari qui a 38,5"
     # (a stroke, a seizure, a fall told after a "no" is kept: the carer may be writing about the patient)
@@ -788,15 +795,91 @@ def _not_the_patient(lex: Lexicon, tokens: Sequence[Token], hits: list[Hit]) -> 
     for hit in hits:
         if hit.category in ABOUT_THE_PATIENT_ANYWAY:
             continue
-        clause = [t.word for t in tokens if t.clause == tokens[hit.start].clause]
+        in_clause = [(i, t.word) for i, t in enumerate(tokens) if t.clause == tokens[hit.start].clause]
+        clause = [w for _i, w in in_clause]
         other = any(_phrase_in(clause, o) for o in context.get("others", ()))
-        if any(_phrase_in(clause, a) for a in context.get("animals", ())):
-            out.append(hit)
+        if _subject_before(in_clause, hit.start, context.get("animals", ()) + context.get("things", ())):
+            out.append(hit)  # "mon chien a vomi du sang", "la chaudiere a de la fievre"
         elif other and (patient_well or recent or denies and hit.category in DENIABLE):
             out.append(hit)
-        elif any(_phrase_in(clause, p) for p in context.get("long_ago", ())):
-            out.append(hit)  # "la fievre c'etait le mois dernier"
+        elif _long_ago(lex, clause + _told_back(tokens, tokens[hit.start].clause)):
+            out.append(hit)  # "la fievre c'etait le mois dernier", "le saignement, c'etait il y a 2 ans"
     return out
+
+
+def _told_back(tokens: Sequence[Token], clause: int) -> list[str]:
+    """The next clause when it speaks back of this one ("le saignement, c'etait en 2021")."""
+    following = [t.word for t in tokens if t.clause == clause + 1]
+    return following if following[:2] in (["c", "est"], ["c", "etait"], ["that", "was"], ["it", "was"],
+                                           ["ca", "date"], ["ca", "remonte"]) else []
+
+
+_FIRST_PERSON = frozenset({"je", "j", "i", "me", "m", "moi", "my", "mon", "ma", "mes"})
+
+
+def _subject_before(in_clause: Sequence[tuple[int, str]], start: int, names: Sequence[str]) -> bool:
+    """An animal or a thing named before the hit, in its clause, with no word of the patient's own
+    between them: it is what the hit is about ("le chien a vomi du sang"), unlike "j'ai mal a la
+    poitrine quand je promene le chien" or "je promene le chien et je crache du sang"."""
+    words = [w for _i, w in in_clause]
+    for pos, (index, _word) in enumerate(in_clause):
+        if index >= start:
+            break
+        if any(words[pos:pos + len(n.split())] == n.split() for n in names):
+            between = words[pos + 1:[i for i, _w in in_clause].index(start)]
+            if not _FIRST_PERSON & set(between):
+                return True
+    return False
+
+
+_MONTHS = ("janvier|fevrier|mars|avril|mai|juin|juillet|aout|septembre|octobre|novembre|decembre|january|february|"
+           "march|april|may|june|july|august|september|october|november|december")
+_SEASONS = "printemps|ete|automne|hiver|spring|summer|autumn|fall|winter"
+_AMOUNT = r"(?:\d+|un|une|deux|trois|quatre|cinq|six|dix|quelques|plusieurs|des|a|one|two|three|four|five|six|ten|few|a few|several|many)"
+# A time long past: months or years ago, a year, before the illness, a named month or season gone by.
+_DISTANT = re.compile(
+    r"\b(?:il y a|y a|ca fait|voila) " + _AMOUNT + r" (?:ans?|annees?|mois)\b"
+    r"|\b" + _AMOUNT + r" (?:years?|months?) ago\b"
+    r"|\b(?:en|in|de|of|durant|during|depuis|since) (?:19|20)\d\d\b"
+    r"|\bavant (?:la maladie|le cancer|mon cancer|le traitement|mon traitement|la chimio|le diagnostic|l operation)\b"
+    r"|\bbefore (?:the|my) (?:cancer|treatment|diagnosis|illness|chemo|operation|surgery)\b"
+    r"|\bback in (?:the )?(?:" + _SEASONS + "|" + _MONTHS + r")\b"
+    r"|\b(?:au|l|cet|en) (?:" + _SEASONS + r") dernier\b|\blast (?:" + _SEASONS + r")\b"
+    r"|\bc (?:est )?etait (?:en|au|l) (?:" + _MONTHS + "|" + _SEASONS + r")\b"
+    r"|\bnever came back\b|\b(?:jamais|pas) revenue?s?\b|\bc est regle\b|\bhasn t come back\b")
+# ... unless the clause also says it is happening now or again.
+_NOW = re.compile(r"\b(?:encore|toujours|still|again|de nouveau|a nouveau|revient|reviennent|recommence\w*|"
+                  r"maintenant|now|aujourd|today|tonight|ce soir|ce matin|this morning|cette nuit|hier|yesterday|"
+                  r"depuis hier|right now|en ce moment|currently|actuellement)\b")
+
+
+def _long_ago(lex: Lexicon, clause: Sequence[str]) -> bool:
+    """The clause speaks of a past event, long gone: not a red flag today."""
+    if any(_phrase_in(clause, p) for p in lex.context.get("long_ago", ())):
+        return True
+    text = " ".join(clause)
+    return bool(_DISTANT.search(text)) and not _NOW.search(text)
+
+
+_HOURS = r"(?:\d+|trois|quatre|cinq|six|sept|huit|neuf|dix|douze|three|four|five|six|seven|eight|nine|ten|twelve)"
+# The tablet was down long before the vomiting: it was kept ("pris depuis le midi", "had been down 4 hours").
+_KEPT = re.compile(
+    r"\b" + _HOURS + r" ?(?:h|heures?|hours?|hrs?) (?:apres|after)\b"
+    r"|\b(?:had been|has been|been|was|were) down (?:for )?(?:about |over |more than )?" + _HOURS
+    + r" ?(?:h|hours?|hrs?)\b"
+    r"|\b(?:pris|passe|avale)(?:e|es)? depuis (?:le midi|midi|le matin|ce matin|longtemps|" + _HOURS + r" ?(?:h|heures?))\b"
+    r"|\b(?:bien|longtemps) apres (?:la prise|le comprime|le cachet|mon comprime|mon cachet|le traitement)\b"
+    r"|\b(?:long|hours) after (?:taking|my|the) ")
+
+
+def _drug_kept(tokens: Sequence[Token]) -> bool:
+    text = " ".join(t.word for t in tokens)
+    for match in _KEPT.finditer(text):
+        amount = re.search(r"\b(\d+)\b", match.group())
+        if amount and int(amount.group(1)) < 3:
+            continue  # "vomi 1h apres la prise", "2 hours after": not long enough to say it was kept
+        return True
+    return False
 
 
 # What a patient's "no" followed by someone else's name puts on that other person.

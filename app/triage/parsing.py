@@ -77,7 +77,16 @@ YES_PHRASES = ("oui", "yes", "ouais", "yep", "yeah", "si", "yup", "un peu", "a l
                "hmm maybe", "en fait oui", "actually yes", "enfin si", "si un peu", "depend", "ca depend",
                "depuis", "since", "hier", "yesterday", "ce matin", "this morning", "last night", "cette nuit",
                "x1", "x2", "x3", "une fois", "twice", "once", "plusieurs fois", "several times", "tous les jours",
-               "every day", "de temps en temps", "now and then")
+               "every day", "de temps en temps", "now and then", *(
+                   # Minimisers: a little is some ("a peine", "presque pas", "barely"), and doubt
+                   # leans to yes ("p-e", "ptet"): on a red-flag question these are a "yes".
+                   "a peine", "presque pas", "presque rien", "plus ou moins", "a moitie", "moitie", "moyen",
+                   "un soupcon", "un poil", "vite fait", "legere", "leger", "quelques gouttes", "une goutte",
+                   "p e", "pe", "ptet", "ptetre", "p tet", "peut etr", "possible que", "il se peut",
+                   "barely", "hardly", "just about", "more or less", "half", "a smidge", "a tad", "a trace",
+                   "tiny", "little bit", "bit", "not much", "pas beaucoup", "pas grand chose", "pas enorme",
+                   "i guess", "i suppose", "suppose so", "guess so", "could be", "might be", "might have",
+                   "on and off", "off and on", "occasionally", "now and again", "un petit", "une petite"))
 NO_PHRASES = ("non", "no", "nope", "nan", "nah", "pas du tout", "not at all", "jamais", "never", "aucun", "aucune",
               "rien", "none", "nothing", "negatif", "negative", "pas eu", "not had", "ras", "rien a signaler",
               "tout va bien", "all good", "all fine", "ca va", "fine", "no problem")
@@ -85,6 +94,26 @@ HEDGED_NO = ("pas vraiment", "not really", "pas trop", "je ne sais pas", "je sai
              "don t know", "dunno", "not sure", "pas sur", "aucune idee", "no idea", "bof", "no more than usual",
              "pas plus que d habitude", "comme d habitude", "as usual", "same as usual", "same as always",
              "pareil", "comme toujours", "pas sure", "pas certaine", "pas certain", "not certain")
+# Of YES_PHRASES, those that still say "some" or "maybe" beside an unreadable "bof" or "je sais pas".
+LEANING_YES = ("un peu", "un petit peu", "a little", "a bit", "a peine", "presque pas", "plus ou moins", "a moitie",
+               "peut etre", "peutetre", "p e", "ptet", "ptetre", "maybe", "perhaps", "probablement", "probably",
+               "possible", "barely", "hardly", "more or less", "kind of", "sort of", "kinda", "i think so",
+               "je crois que oui", "je pense que oui", "un chouia", "legerement", "slightly", "a touch")
+# Words that name what another question asks about: an answer made of them, given to a red-flag
+# question, was meant for another one (the texts crossed).
+OTHER_QUESTIONS_WORDS = frozenset({
+    "oubli", "oublis", "oublie", "oubliee", "oublies", "dose", "doses", "prise", "prises", "selles", "selle",
+    "diarrhee", "nausee", "nausees", "aphte", "aphtes", "mains", "pieds", "fatigue", "fatiguee", "tension",
+    "missed", "forgot", "forgotten", "doses", "stools", "diarrhoea", "diarrhea", "nausea", "mouth", "hands", "feet",
+    "tired", "tiredness", "fatigue", "pressure", "rash", "boutons", "peau", "skin"})
+CORRECTIONS = ("pas jusqu a dire", "dirais pas que", "dirait pas que", "would not say", "wouldn t say", "wouldnt say",
+               "not say that i", "peux pas dire que je n", "can not say i have not", "can t say i haven",
+               "cannot say i haven", "not that i haven", "pas dire que non", "enfin si", "si un peu", "en fait oui",
+               "actually yes", "en fait si", "well yes", "mais si", "oui en fait", "enfin oui", "ah si", "oh si",
+               "ah oui", "oh oui", "ah ben si", "ah bah si", "ah mais si", "si si", "oups si", "pardon si", "oh wait",
+               "wait yes", "oh yes", "oh actually", "sorry yes", "correction oui", "je me suis trompe", "my mistake")
+# Hedges that lean to "no": a nurse asks ("pas vraiment", "not really").
+CLEAR_NO_HEDGES = ("pas vraiment", "not really", "pas specialement", "not especially", "not as such")
 MAX_COUNT = 60
 MAX_STOOLS = 40
 TEMPERATURE_RANGE = (34.0, 43.0)
@@ -414,17 +443,46 @@ def lenient_yes_no(text: str, *, red_flag: bool, evidence: bool | None = None, t
             first = near  # a slip towards "no" on a red-flag question is asked again, never taken as no
     if re.search(r"(?<![a-z0-9])x ?[1-9](?![0-9])", normalise(text)):
         return True  # "x1", "x 2": how many times
-    corrected = any(_has(every, p) for p in ("pas jusqu a dire", "dirais pas que", "dirait pas que", "would not say",
-                                             "wouldn t say", "wouldnt say", "not say that i",
-                                             "peux pas dire que je n", "can not say i have not", "can t say i haven",
-                                             "cannot say i haven", "not that i haven", "pas dire que non",
-                                             "enfin si", "si un peu", "en fait oui", "actually yes", "en fait si",
-                                             "well yes", "mais si", "oui en fait", "enfin oui"))
+    corrected = _corrected(every)
     if first in YES_WORDS or corrected:
         return True
+    return _lenient_rest(text, every, words, first, red_flag=red_flag, evidence=evidence, topic=topic,
+                         topic_item=topic_item)
+
+
+def affirms(text: str) -> bool:
+    """The text says yes in so many words: a first "oui", a correction ("non... enfin si", "je ne
+    dirais pas que je respire bien") or some/maybe ("un peu", "peut-etre")."""
+    every = _words(text)
+    words = [w for w in every if w not in FILLER]
+    if not words:
+        return False
+    return words[0] in YES_WORDS or _corrected(every) or (
+        words[0] not in NO_WORDS and any(_has(every, p) for p in LEANING_YES))
+
+
+def _corrected(every: list[str]) -> bool:
+    """A "no" taken back, or a double negation: "non... enfin si", "je ne dirais pas que je respire bien"."""
+    return any(_has(every, p) for p in CORRECTIONS)
+
+
+def _about_another_question(text: str) -> bool:
+    """The answer's first words name another question's subject ("aucun oubli", "0 dose oubliee"),
+    before any comma ("rien, juste la fatigue" answers this question, then says more)."""
+    head = [w for w in _words(re.split(r"[,.;:!?\n]", normalise(text))[0]) if w not in FILLER][:3]
+    return any(w in OTHER_QUESTIONS_WORDS for w in head)
+
+
+def _lenient_rest(text: str, every: list[str], words: list[str], first: str, *, red_flag: bool, evidence: bool | None,
+                  topic: bool, topic_item: str | None) -> bool | None:
     exception = any(_has(every, p) for p in EXCEPTIONS)
+    if red_flag and first not in NO_WORDS and any(_has(every, p) for p in LEANING_YES) \
+            and not any(_has(every, p) for p in CLEAR_NO_HEDGES):
+        return True  # "bof un peu", "je sais pas, peut-etre": some, or maybe, is a yes here
     if any(_has(every, p) for p in HEDGED_NO):
         return None  # "no more than usual", "pas vraiment": a nurse asks
+    if red_flag and evidence is None and not topic and _about_another_question(text):
+        return None  # "aucun oubli" to the breathing question: an answer to another question; ask again
     if first in NO_WORDS:
         # "non... sauf que ma brosse a dents est rose": what follows the exception speaks to the question
         return bool(red_flag and topic and exception and _topic_after_exception(every, topic_item))
@@ -636,6 +694,7 @@ def parse(answer_type: str, text: str, *, choices: dict[str, list[str]] | None =
 
 _LABEL = re.compile(r"^\s*q\s*(\d{1,2})\s*(?:/\s*\d{1,2})?\s*[:.)=-]?\s*", re.IGNORECASE)
 _PIECE_SPLIT = re.compile(r"[;\n|]+|,(?!\d)|(?<!\d)[/.](?!\d)|\s+-\s+|\s+")
+_SLASH_LIST_SPLIT = re.compile(r"[;\n|/]+|,(?!\d)|(?<!\d)[.](?!\d)|\s+-\s+|\s+")
 
 
 def strip_label(text: str) -> tuple[int | None, str]:
@@ -655,11 +714,15 @@ def split_answers(questions: Sequence[dict], text: str) -> list[Any] | None:
         return None
     norm = normalise(text)
     norm = re.sub(r"\bq\s*\d{1,2}\s*[:.)=]\s*", " ", norm)  # "q1: 0 q2: non"
-    pieces = [p for p in _PIECE_SPLIT.split(norm) if p and p not in FILLER and p not in ("et", "and", "&")]
+    if len(re.findall(r"\b(?:virgule|comma)\b", norm)) >= 2:  # dictated: "zero virgule non virgule oui"
+        norm = re.sub(r"(?<!\d)\s*\b(?:virgule|comma)\b\s*(?!\d)", ", ", norm)
+    slashes = norm.count("/") >= 2  # "0/non/non/0/3/1": a list written with slashes
+    split = _SLASH_LIST_SPLIT if slashes else _PIECE_SPLIT
+    pieces = [p for p in split.split(norm) if p and p not in FILLER and p not in ("et", "and", "&")]
     if len(pieces) < 2:
         return None
 
-    separated = bool(re.search(r"[,;\n]|\bq\s*\d", norm)) or bool(re.search(r"[,;\n]", text))
+    separated = bool(re.search(r"[,;\n]|\bq\s*\d", norm)) or bool(re.search(r"[,;\n]", text)) or slashes
 
     def solve(q: int, i: int) -> list[Any] | None:
         if i == len(pieces):
@@ -671,7 +734,8 @@ def split_answers(questions: Sequence[dict], text: str) -> list[Any] | None:
         for size in (3, 2, 1):
             if i + size > len(pieces):
                 continue
-            chunk = " ".join(pieces[i:i + size])
+            chunk = ("/" if slashes and size == 2 and spec["answer_type"] == "blood_pressure" else " ").join(
+                pieces[i:i + size])  # "13/8" in a list written with slashes is one blood pressure
             value, ok = parse_strict(spec["answer_type"], chunk, choices=spec.get("choices"),
                                      max_value=spec.get("max_value"))
             if ok:
